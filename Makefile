@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# zcdemux: zero-copy receive demultiplexer.  `make` builds build/zcdemux.
+#
+#   make demo      install what is missing, build, run the demo (no Xen, NIC or hugepages)
+#   make test      install what is missing, build, run every test, then again under ASan/UBSan
+#   make check     unit and integration tests of the current build only
+#   make SANITIZE=1 BUILD=build-asan ...   the same with AddressSanitizer + UBSan
+#   make V=1       show compiler command lines
+
+PKGCONF ?= pkg-config
+PYTHON ?= python3
+BUILD ?= build
+SANITIZE ?=
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev dpdk-dev libyaml-dev \
+	libnuma-dev libpcap-dev python3
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
+	-Wstrict-prototypes -Wshadow -Iinclude
+LDLIBS :=
+
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Resolved lazily so that `make deps` works before the libraries exist.
+PKG_CFLAGS = $(shell $(PKGCONF) --cflags libdpdk yaml-0.1 numa 2>/dev/null)
+PKG_LIBS = $(shell $(PKGCONF) --libs libdpdk yaml-0.1 numa 2>/dev/null)
+
+CORE_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c)) \
+	$(wildcard hypervisor-glue/*.c hypervisor-glue/sim/*.c) \
+	$(wildcard iommu/*.c)
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps demo test check unit integration test-asan clean
+.SECONDARY:
+
+all: $(BUILD)/zcdemux
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
+		$(wildcard hypervisor-glue/sim/*.h) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+# Unit tests reach into the modules they test.
+$(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane
+
+$(BUILD)/libzcdemux.a: $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/zcdemux: $(BUILD)/obj/dataplane/main.o $(BUILD)/libzcdemux.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libzcdemux.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
+
+# Installs missing Debian packages when run as root; otherwise prints the
+# exact command and stops.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "zcdemux: installing$$missing"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else \
+			echo "zcdemux: missing packages; run as root:"; \
+			echo "  apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+demo: deps
+	$(MAKE) all
+	$(PYTHON) tests/tools/zcdgen.py demo --out $(BUILD)/demo
+	$(BUILD)/zcdemux --no-huge -m 512 --no-pci -l 0 --file-prefix zcdemux-demo \
+		--log-level=lib.eal:warning -- \
+		--config configs/demo.yaml --stats-json $(BUILD)/demo/stats.json --idle-exit 500
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/zcdemux
+	$(PYTHON) tests/integration/run.py --binary $(BUILD)/zcdemux --work $(BUILD)/it
+
+check: unit integration
+
+test-asan:
+	$(MAKE) SANITIZE=1 BUILD=build-asan check
+
+test: deps
+	$(MAKE) all
+	$(MAKE) check
+	$(MAKE) test-asan
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * zcdemux configuration: what the YAML file says, after validation.
+ *
+ * zcd_config_load() reads and checks the whole file before anything starts;
+ * the structures below only ever hold valid values.
+ */
+#ifndef ZCDEMUX_CONFIG_H
+#define ZCDEMUX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZCD_NAME_MAX 32 /* names: 1-31 of [A-Za-z0-9._-] */
+#define ZCD_DEVARGS_MAX 1024
+#define ZCD_FILE_PATH_MAX 1024
+#define ZCD_MAX_PORTS 16
+#define ZCD_MAX_VMS 256
+#define ZCD_MAX_MACS_PER_VM 16
+
+#define ZCD_MTU_MIN 68
+#define ZCD_MTU_MAX 9000
+#define ZCD_MTU_DEFAULT 1500
+#define ZCD_CREDITS_MIN 1
+#define ZCD_CREDITS_MAX 32768
+#define ZCD_CREDITS_DEFAULT 256
+#define ZCD_RX_DESC_MIN 32
+#define ZCD_RX_DESC_MAX 16384
+#define ZCD_RX_DESC_DEFAULT 512
+#define ZCD_BURST_MIN 1
+#define ZCD_BURST_MAX 64
+#define ZCD_BURST_DEFAULT 32
+#define ZCD_BUFFERS_MAX (1U << 22)
+
+#define ZCD_UNKNOWN_UNICAST_DROP (-1)
+
+struct zcd_port_config {
+	char name[ZCD_NAME_MAX];
+	char devargs[ZCD_DEVARGS_MAX]; /* handed to rte_dev_probe() as written */
+	unsigned line; /* line of the entry in the file, for later messages */
+};
+
+struct zcd_vm_sim_config {
+	char sink[ZCD_FILE_PATH_MAX]; /* pcap the guest writes; "" = discard */
+	bool stall; /* the guest never returns pages */
+};
+
+struct zcd_vm_config {
+	char name[ZCD_NAME_MAX];
+	uint8_t macs[ZCD_MAX_MACS_PER_VM][6];
+	unsigned nb_macs;
+	uint16_t vlan; /* 802.1Q VID 1-4094; 0 = untagged */
+	uint32_t credits; /* most frames the VM may hold at once */
+	struct zcd_vm_sim_config sim; /* only with hypervisor.backend sim */
+	unsigned line;
+};
+
+struct zcd_config {
+	char path[ZCD_FILE_PATH_MAX]; /* the file as named on the command line */
+
+	struct zcd_port_config ports[ZCD_MAX_PORTS];
+	unsigned nb_ports;
+
+	char hv_backend[ZCD_NAME_MAX]; /* hypervisor.backend */
+	char iommu_backend[ZCD_NAME_MAX]; /* iommu.backend, default "none" */
+
+	uint32_t mtu; /* dataplane.mtu */
+	int unknown_unicast_vm; /* index into vms[], or ZCD_UNKNOWN_UNICAST_DROP */
+	uint32_t rx_descriptors; /* dataplane.rx_descriptors, per port */
+	uint32_t burst; /* dataplane.burst */
+	uint32_t buffers; /* dataplane.buffers; 0 = sized automatically */
+
+	struct zcd_vm_config vms[ZCD_MAX_VMS];
+	unsigned nb_vms;
+};
+
+/*
+ * Read and validate a YAML configuration file.
+ *
+ * Returns a heap-allocated config (release with zcd_config_free()), or NULL
+ * with a one-line message in err: "<file>:<line>: <key>: <what is wrong>"
+ * (the line is left out where YAML gives none).  Does not log.
+ */
+struct zcd_config *zcd_config_load(const char *path, char *err, size_t errlen);
+
+void zcd_config_free(struct zcd_config *cfg);
+
+/* Parse "aa:bb:cc:dd:ee:ff" (hex, either case); 0 on success, -1 otherwise. */
+int zcd_parse_mac(const char *text, uint8_t mac[6]);
+
+/* Largest frame accepted, in bytes without FCS: mtu + 14, or + 18 if tagged. */
+static inline uint32_t zcd_frame_limit(uint32_t mtu, bool tagged)
+{
+	return mtu + (tagged ? 18U : 14U);
+}
+
+#endif /* ZCDEMUX_CONFIG_H */

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Hypervisor glue: how a pool buffer reaches a VM and comes back.
+ *
+ * The dataplane owns the buffer ledger; a backend owns everything that is
+ * hypervisor-specific: the per-VM shared ring, the mapping of pages into the
+ * guest (sim: a modelled guest-physical map; xen: grants), notifications,
+ * and the guest-owned pages that copied frames go into.  The dataplane calls
+ * a backend only through struct zcd_hv_ops; backends never see the ledger.
+ *
+ * Threading: every op on one VM is called from one dataplane thread at a
+ * time.  Hot-path ops (handoff, poll_returns, revoke) take batches, do no
+ * allocation, no logging and at most one notification per call.
+ */
+#ifndef ZCDEMUX_HV_H
+#define ZCDEMUX_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zcdemux/config.h"
+
+/* The buffer pool as a backend sees it: nb_bufs buffers of buf_size bytes. */
+struct zcd_buf_region {
+	uint8_t *base; /* page-aligned */
+	size_t bytes;
+	uint32_t nb_bufs;
+	uint32_t buf_size; /* pages_per_buf * ZCD_PAGE_SIZE */
+	uint32_t pages_per_buf;
+};
+
+static inline uint8_t *zcd_buf_addr(const struct zcd_buf_region *r, uint32_t buf_id)
+{
+	return r->base + (size_t)buf_id * r->buf_size;
+}
+
+enum zcd_handoff_kind {
+	ZCD_HANDOFF_REMAP, /* give the pool buffer itself to the VM */
+	ZCD_HANDOFF_COPY, /* copy the frame into one of the VM's own pages */
+};
+
+/* One frame for one VM. */
+struct zcd_handoff {
+	const uint8_t *data; /* first byte of the frame */
+	uint32_t buf_id; /* REMAP: pool buffer holding the frame */
+	uint32_t generation; /* REMAP: generation the ledger records on success */
+	uint16_t offset; /* REMAP: frame start within the buffer */
+	uint16_t length;
+	uint16_t vlan; /* VID demultiplexed under, 0 = untagged */
+	uint8_t kind; /* enum zcd_handoff_kind */
+	uint8_t reserved;
+};
+
+/* A pool-buffer return, copied out of the guest's ring (not yet validated). */
+struct zcd_hv_return {
+	uint32_t buf_id;
+	uint32_t generation;
+};
+
+/* What poll_returns did besides surfacing pool-buffer returns. */
+struct zcd_hv_return_tally {
+	uint32_t copies_released; /* valid copy-page returns (credit back) */
+	uint32_t copies_rejected; /* forged, stale or duplicate copy-page returns */
+};
+
+/* Counters kept by the backend and, where the backend can see it, the guest. */
+struct zcd_hv_vm_stats {
+	uint64_t notifications; /* events sent to the guest */
+	uint64_t ring_errors; /* impossible indices seen in the guest's ring */
+	uint64_t guest_rx_packets; /* frames the guest consumed */
+	uint64_t guest_rx_bytes;
+	uint64_t guest_residue_bytes; /* non-zero bytes outside a frame, seen by the guest */
+	uint64_t guest_bad_descs; /* descriptors the guest rejected */
+	uint64_t guest_faults; /* pages the guest found unmapped */
+};
+
+struct zcd_hv;
+
+struct zcd_hv_ops {
+	const char *name;
+
+	/*
+	 * Set up the backend for cfg's VMs over the given pool.  Returns NULL
+	 * with a message in err on failure.  May log.
+	 */
+	struct zcd_hv *(*create)(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
+				 char *err, size_t errlen);
+
+	/* Connect VM vm (its index in cfg->vms): ring, guest, notifications. */
+	int (*vm_connect)(struct zcd_hv *hv, unsigned vm, char *err, size_t errlen);
+
+	/*
+	 * Deliver items[0..n) to VM vm in order: map REMAP buffers into the
+	 * guest, copy COPY frames into guest-owned pages, write one descriptor
+	 * each, publish, notify at most once.  Returns how many leading items
+	 * were delivered; the caller still owns the rest.
+	 */
+	unsigned (*handoff)(struct zcd_hv *hv, unsigned vm, const struct zcd_handoff *items,
+			    unsigned n);
+
+	/*
+	 * Take up to max pool-buffer returns from VM vm's return ring, copied out
+	 * before any check.  Copy-page returns are settled inside the backend
+	 * and reported in *tally, which is overwritten with this call's counts.
+	 * Returns the number written to out.
+	 */
+	unsigned (*poll_returns)(struct zcd_hv *hv, unsigned vm, struct zcd_hv_return *out,
+				 unsigned max, struct zcd_hv_return_tally *tally);
+
+	/*
+	 * End VM vm's access to buffers buf_ids[0..n).  revoked[i] is set true
+	 * when the guest can no longer reach buffer i; false means it still maps
+	 * the page: the caller must retry later and never reuse it meanwhile.
+	 * Returns the number revoked.
+	 */
+	unsigned (*revoke)(struct zcd_hv *hv, unsigned vm, const uint32_t *buf_ids, unsigned n,
+			   bool *revoked);
+
+	/* True when VM vm has consumed every descriptor delivered to it. */
+	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);
+
+	/*
+	 * Disconnect VM vm: its guest side stops (after consuming what is on its
+	 * ring) and the hypervisor drops the guest's mappings, so that revoke of
+	 * anything it still held succeeds.  Returns published before the call
+	 * stay readable by poll_returns.
+	 */
+	void (*vm_disconnect)(struct zcd_hv *hv, unsigned vm);
+
+	void (*vm_stats)(const struct zcd_hv *hv, unsigned vm, struct zcd_hv_vm_stats *out);
+
+	void (*destroy)(struct zcd_hv *hv);
+};
+
+/* Backend by name ("sim"); NULL if unknown. */
+const struct zcd_hv_ops *zcd_hv_find(const char *name);
+
+/* Comma-separated names of the backends built in, for messages. */
+const char *zcd_hv_names(void);
+
+#endif /* ZCDEMUX_HV_H */
