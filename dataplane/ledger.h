@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The ownership ledger: one entry per pool buffer, the single source of
+ * truth for who may touch it (DESIGN.md, "The life of a buffer").
+ *
+ *   FREE --post--> POSTED --receive--> HELD --grant(vm)--> GRANTED
+ *    ^  <--unpost--'                    | release            | accept_return
+ *    |<---------------------------------'                    v
+ *    |                                                    REVOKING
+ *    |                                                       | revoked
+ *    +--recycle-- SCRUBBED <--scrubbed-- RECLAIMED <---------+
+ *                                           ^ force_reclaim (VM gone): GRANTED, REVOKING
+ *
+ * Every transition checks the state it starts from; a transition from any
+ * other state changes nothing, counts a violation and returns -1.  A
+ * violation means a dataplane bug, never a guest's doing: guest input only
+ * reaches the ledger through zcd_ledger_accept_return(), which rejects.
+ *
+ * Not thread-safe: one thread owns a ledger (the dataplane lcore).
+ */
+#ifndef ZCDEMUX_LEDGER_H
+#define ZCDEMUX_LEDGER_H
+
+#include <stdint.h>
+
+enum zcd_buf_state {
+	ZCD_BUF_FREE, /* in the free pool, DMA-able, zeroed */
+	ZCD_BUF_POSTED, /* taken by the device driver to receive into */
+	ZCD_BUF_HELD, /* holds a received frame; the dataplane owns it */
+	ZCD_BUF_GRANTED, /* handed to a VM */
+	ZCD_BUF_REVOKING, /* returned by its VM, access not ended yet */
+	ZCD_BUF_RECLAIMED, /* the VM can no longer reach it; not yet scrubbed */
+	ZCD_BUF_SCRUBBED, /* zeroed, on its way back to the free pool */
+	ZCD_BUF_STATE_COUNT
+};
+
+#define ZCD_OWNER_NONE UINT16_MAX
+
+struct zcd_ledger_entry {
+	uint32_t generation; /* bumped on every grant; returns must echo it */
+	uint16_t owner; /* VM holding it (GRANTED, REVOKING), else ZCD_OWNER_NONE */
+	uint16_t last_owner; /* VM of the latest grant, tells duplicates from forgeries */
+	uint8_t state; /* enum zcd_buf_state */
+};
+
+struct zcd_ledger {
+	struct zcd_ledger_entry *entries;
+	uint32_t nb_bufs;
+	uint32_t count[ZCD_BUF_STATE_COUNT]; /* buffers in each state */
+	uint64_t violations;
+};
+
+enum zcd_return_verdict {
+	ZCD_RETURN_OK, /* GRANTED to this VM at this generation: now REVOKING */
+	ZCD_RETURN_FORGED, /* no such buffer, or never handed to this VM at that generation */
+	ZCD_RETURN_STALE, /* an older generation: the buffer has moved on */
+	ZCD_RETURN_DUPLICATE, /* already returned */
+};
+
+/* All buffers FREE, generation 0.  0, or -1 with errno. */
+int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs);
+void zcd_ledger_fini(struct zcd_ledger *l);
+
+int zcd_ledger_post(struct zcd_ledger *l, uint32_t id); /* FREE -> POSTED */
+int zcd_ledger_unpost(struct zcd_ledger *l, uint32_t id); /* POSTED -> FREE */
+int zcd_ledger_receive(struct zcd_ledger *l, uint32_t id); /* POSTED -> HELD */
+int zcd_ledger_release(struct zcd_ledger *l, uint32_t id); /* HELD -> FREE */
+
+/* The generation the next grant of id will carry. */
+static inline uint32_t zcd_ledger_next_generation(const struct zcd_ledger *l, uint32_t id)
+{
+	return l->entries[id].generation + 1;
+}
+
+/* HELD -> GRANTED to vm; generation becomes zcd_ledger_next_generation(). */
+int zcd_ledger_grant(struct zcd_ledger *l, uint32_t id, uint16_t vm);
+
+/* Judge a return (untrusted input) from vm; only ZCD_RETURN_OK changes state. */
+enum zcd_return_verdict zcd_ledger_accept_return(struct zcd_ledger *l, uint16_t vm, uint32_t id,
+						 uint32_t generation);
+
+int zcd_ledger_revoked(struct zcd_ledger *l, uint32_t id); /* REVOKING -> RECLAIMED */
+/* GRANTED or REVOKING owned by vm -> RECLAIMED: the VM is gone. */
+int zcd_ledger_force_reclaim(struct zcd_ledger *l, uint32_t id, uint16_t vm);
+int zcd_ledger_scrubbed(struct zcd_ledger *l, uint32_t id); /* RECLAIMED -> SCRUBBED */
+int zcd_ledger_recycle(struct zcd_ledger *l, uint32_t id); /* SCRUBBED -> FREE */
+
+static inline enum zcd_buf_state zcd_ledger_state(const struct zcd_ledger *l, uint32_t id)
+{
+	return (enum zcd_buf_state)l->entries[id].state;
+}
+
+const char *zcd_buf_state_name(enum zcd_buf_state s);
+
+#endif /* ZCDEMUX_LEDGER_H */
