@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The simulated guest: one thread per VM that behaves like a guest's receive
+ * driver.  It attaches to the shared area on its own, reads frames only
+ * through its guest-physical map, checks what it sees (descriptor bounds,
+ * unmapped pages, bytes of earlier frames), writes frames to its pcap sink
+ * and gives buffers back on the return ring.  The ring is treated as written
+ * by a hostile backend: each descriptor is copied out before it is checked.
+ */
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+static bool guest_stop_requested(const struct sim_vm *vm)
+{
+	return atomic_load_explicit(&vm->stop, memory_order_acquire);
+}
+
+/* Sleep until notified or SIM_GUEST_WAIT_MS passed; clear the eventfd. */
+static void guest_wait_event(const struct sim_vm *vm)
+{
+	struct pollfd pfd = { .fd = vm->event_fd, .events = POLLIN };
+	uint64_t count;
+
+	if (poll(&pfd, 1, SIM_GUEST_WAIT_MS) > 0) {
+		ssize_t got = read(vm->event_fd, &count, sizeof(count));
+
+		(void)got; /* EAGAIN only means the counter is clear already */
+	}
+}
+
+static bool guest_desc_valid(const struct sim_vm *vm, const struct zcd_rx_desc *desc)
+{
+	uint32_t ppb = vm->pages_per_buf;
+	uint64_t window = (uint64_t)vm->credits * ppb;
+	uint64_t first = desc->handle;
+
+	if (desc->nr_pages != ppb || desc->length == 0 ||
+	    (uint32_t)desc->offset + desc->length > ppb * ZCD_PAGE_SIZE)
+		return false;
+	if (desc->flags & ZCD_RXF_COPY) {
+		if (first < vm->copy_base)
+			return false;
+		first -= vm->copy_base;
+	}
+	return first % ppb == 0 && first + ppb <= window;
+}
+
+/* Read the buffer's pages through the p2m into scratch; false on a hole. */
+static bool guest_gather(struct sim_vm *vm, const struct zcd_rx_desc *desc)
+{
+	uint8_t *scratch = vm->guest.scratch;
+	uint64_t holes = 0;
+
+	for (uint32_t i = 0; i < vm->pages_per_buf; i++) {
+		const uint8_t *page =
+			atomic_load_explicit(&vm->p2m[desc->handle + i], memory_order_acquire);
+
+		if (page == NULL)
+			holes++;
+		else
+			memcpy(scratch + (size_t)i * ZCD_PAGE_SIZE, page, ZCD_PAGE_SIZE);
+	}
+	if (holes != 0)
+		sim_count(&vm->guest_faults, holes);
+	return holes == 0;
+}
+
+/* Non-zero bytes of buf[0, bytes) outside [start, end): leftovers of other frames. */
+static uint64_t guest_residue(const uint8_t *buf, size_t bytes, size_t start, size_t end)
+{
+	uint64_t residue = 0;
+
+	for (size_t i = 0; i < start; i++)
+		residue += buf[i] != 0;
+	for (size_t i = end; i < bytes; i++)
+		residue += buf[i] != 0;
+	return residue;
+}
+
+static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
+{
+	struct sim_guest *guest = &vm->guest;
+	size_t bytes = (size_t)vm->pages_per_buf * ZCD_PAGE_SIZE;
+	uint64_t residue;
+	struct timespec now;
+
+	if (!guest_desc_valid(vm, desc)) {
+		sim_count(&vm->guest_bad_descs, 1);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!guest_gather(vm, desc))
+		return;
+	residue = guest_residue(guest->scratch, bytes, desc->offset,
+				(size_t)desc->offset + desc->length);
+	if (residue != 0)
+		sim_count(&vm->guest_residue_bytes, residue);
+	if (guest->sink != NULL)
+		zcd_pcap_sink_write(guest->sink, &now, guest->scratch + desc->offset, desc->length);
+	sim_count(&vm->guest_rx_packets, 1);
+	sim_count(&vm->guest_rx_bytes, desc->length);
+	if (!vm->stall)
+		guest->returns[guest->nb_returns++] = (struct zcd_ret_desc){
+			.buf_id = desc->buf_id,
+			.generation = desc->generation,
+			.flags = (desc->flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
+		};
+}
+
+/*
+ * Put the batch's returns on the return ring.  It holds one entry per credit,
+ * so it is full only while the backend lags; wait for it then, unless asked
+ * to stop, in which case the rest are dropped (the backend tears down).
+ */
+static void guest_give_back(struct sim_vm *vm)
+{
+	struct sim_guest *guest = &vm->guest;
+	uint32_t done = 0;
+
+	while (done < guest->nb_returns) {
+		uint32_t space = zcd_ret_space(&guest->ring);
+
+		if (space == 0) {
+			zcd_ret_publish(&guest->ring);
+			if (guest_stop_requested(vm))
+				break;
+			sched_yield();
+			continue;
+		}
+		for (; space > 0 && done < guest->nb_returns; space--)
+			zcd_ret_put(&guest->ring, &guest->returns[done++]);
+	}
+	zcd_ret_publish(&guest->ring);
+	guest->nb_returns = 0;
+}
+
+void *zcd_hv_sim_guest_run(void *arg)
+{
+	struct sim_vm *vm = arg;
+	struct sim_guest *guest = &vm->guest;
+	/* A real guest maps the area and checks the header the same way. */
+	bool attached = zcd_ring_attach(&guest->ring, vm->area, vm->area_bytes) == 0;
+
+	vm->guest_attach_ok = attached;
+	sem_post(&vm->guest_attached);
+	if (!attached)
+		return NULL;
+
+	for (;;) {
+		/* Stop is read before the producer index, so a stop seen here
+		 * comes after every descriptor published before it. */
+		bool stopping = guest_stop_requested(vm);
+		bool broken = false;
+		uint32_t ready = zcd_rx_ready(&guest->ring, &broken);
+
+		if (broken) {
+			/* A backend that breaks the ring gets no more service. */
+			sim_count(&vm->guest_bad_descs, 1);
+			while (!guest_stop_requested(vm))
+				guest_wait_event(vm);
+			break;
+		}
+		if (ready == 0) {
+			if (stopping)
+				break;
+			if (!zcd_rx_arm_event(&guest->ring))
+				guest_wait_event(vm);
+			continue;
+		}
+		for (; ready > 0; ready--) {
+			struct zcd_rx_desc desc;
+
+			zcd_rx_take(&guest->ring, &desc);
+			guest_receive(vm, &desc);
+		}
+		/* Only now: "drained" must mean "processed", not just "seen". */
+		zcd_rx_consumed(&guest->ring);
+		if (guest->nb_returns != 0)
+			guest_give_back(vm);
+	}
+	return NULL;
+}

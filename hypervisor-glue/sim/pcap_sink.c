@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Classic pcap writer (format: tcpdump.org "pcap savefile" / libpcap sf-pcap). */
+#include "pcap_sink.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PCAP_MAGIC_USEC 0xa1b2c3d4U
+#define PCAP_VERSION_MAJOR 2
+#define PCAP_VERSION_MINOR 4
+#define PCAP_SNAPLEN 65535U
+#define PCAP_LINKTYPE_ETHERNET 1U
+
+struct pcap_file_header {
+	uint32_t magic;
+	uint16_t version_major;
+	uint16_t version_minor;
+	int32_t thiszone;
+	uint32_t sigfigs;
+	uint32_t snaplen;
+	uint32_t linktype;
+};
+_Static_assert(sizeof(struct pcap_file_header) == 24, "pcap file header is 24 bytes");
+
+struct pcap_record_header {
+	uint32_t ts_sec;
+	uint32_t ts_usec;
+	uint32_t caplen;
+	uint32_t origlen;
+};
+_Static_assert(sizeof(struct pcap_record_header) == 16, "pcap record header is 16 bytes");
+
+struct zcd_pcap_sink {
+	FILE *file;
+	int first_error; /* errno of the first failed write, 0 if none */
+};
+
+struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
+{
+	const struct pcap_file_header header = {
+		.magic = PCAP_MAGIC_USEC,
+		.version_major = PCAP_VERSION_MAJOR,
+		.version_minor = PCAP_VERSION_MINOR,
+		.snaplen = PCAP_SNAPLEN,
+		.linktype = PCAP_LINKTYPE_ETHERNET,
+	};
+	struct zcd_pcap_sink *sink = calloc(1, sizeof(*sink));
+	int saved_errno;
+
+	if (sink == NULL)
+		return NULL;
+	sink->file = fopen(path, "wb");
+	if (sink->file == NULL)
+		goto fail;
+	errno = 0;
+	if (fwrite(&header, sizeof(header), 1, sink->file) != 1) {
+		saved_errno = errno ? errno : EIO;
+		fclose(sink->file);
+		errno = saved_errno;
+		goto fail;
+	}
+	return sink;
+
+fail:
+	saved_errno = errno;
+	free(sink);
+	errno = saved_errno;
+	return NULL;
+}
+
+void zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
+			 const uint8_t *frame, uint16_t length)
+{
+	const struct pcap_record_header record = {
+		.ts_sec = (uint32_t)ts->tv_sec,
+		.ts_usec = (uint32_t)(ts->tv_nsec / 1000),
+		.caplen = length,
+		.origlen = length,
+	};
+
+	if (sink->first_error != 0)
+		return;
+	errno = 0;
+	if (fwrite(&record, sizeof(record), 1, sink->file) != 1 ||
+	    fwrite(frame, 1, length, sink->file) != length)
+		sink->first_error = errno ? errno : EIO;
+}
+
+int zcd_pcap_sink_close(struct zcd_pcap_sink *sink)
+{
+	int error = sink->first_error;
+
+	errno = 0;
+	if (fclose(sink->file) != 0 && error == 0)
+		error = errno ? errno : EIO;
+	free(sink);
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return 0;
+}
