@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Setting the dataplane up and taking it down; the hot path is in loop.c. */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "dataplane.h"
+
+#define POOL_SLACK_BUFFERS 64
+
+uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg)
+{
+	uint64_t n;
+
+	if (cfg->buffers != 0)
+		return cfg->buffers;
+	/* Every port's ring full, a burst in flight per port, every VM at its
+	 * credit limit: then a VM that never returns can only starve itself. */
+	n = (uint64_t)cfg->nb_ports * (cfg->rx_descriptors + cfg->burst) + POOL_SLACK_BUFFERS;
+	for (unsigned v = 0; v < cfg->nb_vms; v++)
+		n += cfg->vms[v].credits;
+	return n > ZCD_BUFFERS_MAX ? ZCD_BUFFERS_MAX : (uint32_t)n;
+}
+
+static int port_open(struct zcd_dataplane *dp, unsigned idx)
+{
+	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
+	struct zcd_port_state *port = &dp->ports[idx];
+	struct rte_eth_conf conf = {.rxmode = {.mtu = dp->cfg->mtu}};
+	struct rte_eth_dev_info info;
+	struct rte_dev_iterator it;
+	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors, pid;
+	bool found = false;
+	int rc;
+
+	rc = rte_dev_probe(pc->devargs);
+	if (rc != 0 && rc != -EEXIST) {
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot probe \"%s\": %s\n", idx, pc->name, pc->devargs,
+			strerror(-rc));
+		return -1;
+	}
+	RTE_ETH_FOREACH_MATCHING_DEV(pid, pc->devargs, &it)
+	{
+		if (!found)
+			port->port_id = pid;
+		found = true;
+	}
+	if (!found) {
+		ZCD_LOG(ERR, "ports[%u] (%s): \"%s\" is not an Ethernet device\n", idx, pc->name,
+			pc->devargs);
+		return -1;
+	}
+	for (unsigned p = 0; p < idx; p++) {
+		if (dp->ports[p].port_id == port->port_id) {
+			ZCD_LOG(ERR, "ports[%u] (%s): same device as ports[%u]\n", idx, pc->name, p);
+			return -1;
+		}
+	}
+	rc = rte_eth_dev_info_get(port->port_id, &info);
+	if (rc != 0) {
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot get device info: %s\n", idx, pc->name,
+			strerror(-rc));
+		return -1;
+	}
+	if (dp->cfg->mtu > info.max_mtu) {
+		ZCD_LOG(ERR, "ports[%u] (%s): dataplane.mtu %u exceeds the device's maximum %u\n",
+			idx, pc->name, dp->cfg->mtu, info.max_mtu);
+		return -1;
+	}
+	rc = rte_eth_dev_configure(port->port_id, 1, 0, &conf);
+	if (rc == 0)
+		rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, NULL);
+	if (rc == 0)
+		rc = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd,
+					    (unsigned)rte_eth_dev_socket_id(port->port_id), NULL,
+					    dp->pool->mp);
+	if (rc != 0) {
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot set up receive queue: %s\n", idx, pc->name,
+			strerror(-rc));
+		return -1;
+	}
+	/* VMs own many MACs: the port must hand every frame to the demux. */
+	rc = rte_eth_promiscuous_enable(port->port_id);
+	if (rc != 0 && rc != -ENOTSUP)
+		ZCD_LOG(WARNING, "ports[%u] (%s): promiscuous mode: %s\n", idx, pc->name,
+			strerror(-rc));
+	rc = rte_eth_allmulticast_enable(port->port_id);
+	if (rc != 0 && rc != -ENOTSUP)
+		ZCD_LOG(WARNING, "ports[%u] (%s): all-multicast mode: %s\n", idx, pc->name,
+			strerror(-rc));
+	rc = rte_eth_dev_start(port->port_id);
+	if (rc != 0) {
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot start: %s\n", idx, pc->name, strerror(-rc));
+		return -1;
+	}
+	port->started = true;
+	ZCD_LOG(INFO, "port %s: DPDK port %u (%s), %u rx descriptors\n", pc->name, port->port_id,
+		info.driver_name, nb_rxd);
+	return 0;
+}
+
+static void ports_close(struct zcd_dataplane *dp)
+{
+	for (unsigned p = 0; p < dp->nb_ports; p++) {
+		struct zcd_port_state *port = &dp->ports[p];
+		struct rte_eth_stats st;
+
+		if (!port->started)
+			continue;
+		if (rte_eth_stats_get(port->port_id, &st) == 0)
+			dp->closed_ports_rx_nombuf += st.rx_nombuf;
+		/* The driver gives its posted buffers back to the pool here. */
+		rte_eth_dev_stop(port->port_id);
+		rte_eth_dev_close(port->port_id);
+		port->started = false;
+	}
+}
+
+int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
+{
+	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
+	uint32_t nb_bufs = zcd_dataplane_pool_size(cfg);
+	int socket = (int)rte_socket_id();
+	char err[256];
+
+	memset(dp, 0, sizeof(*dp));
+	dp->cfg = cfg;
+	dp->nb_vms = cfg->nb_vms;
+	dp->pool = zcd_pool_create(nb_bufs, pages_per_buf, socket, err, sizeof(err));
+	if (dp->pool == NULL) {
+		ZCD_LOG(ERR, "buffer pool: %s\n", err);
+		return -1;
+	}
+	ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB\n", nb_bufs, pages_per_buf,
+		dp->pool->region.bytes / 1024);
+	if (zcd_demux_build(&dp->demux, cfg) != 0) {
+		ZCD_LOG(ERR, "demux table: %s\n", strerror(errno));
+		return -1;
+	}
+	dp->vms = rte_zmalloc_socket("zcd_vms", cfg->nb_vms * sizeof(*dp->vms), RTE_CACHE_LINE_SIZE,
+				     socket);
+	if (dp->vms == NULL) {
+		ZCD_LOG(ERR, "out of DPDK memory for %u VMs\n", cfg->nb_vms);
+		return -1;
+	}
+	for (unsigned v = 0; v < cfg->nb_vms; v++) {
+		dp->vms[v].credits = cfg->vms[v].credits;
+		dp->vms[v].pending_revoke = rte_malloc_socket(
+			"zcd_pending", cfg->vms[v].credits * sizeof(uint32_t), 0, socket);
+		if (dp->vms[v].pending_revoke == NULL) {
+			ZCD_LOG(ERR, "out of DPDK memory for VM %s\n", cfg->vms[v].name);
+			return -1;
+		}
+	}
+
+	dp->mmu_ops = zcd_iommu_find(cfg->iommu_backend);
+	dp->mmu = dp->mmu_ops->create(cfg, &dp->pool->region, err, sizeof(err));
+	if (dp->mmu == NULL) {
+		ZCD_LOG(ERR, "iommu %s: %s\n", cfg->iommu_backend, err);
+		return -1;
+	}
+	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
+	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, err, sizeof(err));
+	if (dp->hv == NULL) {
+		ZCD_LOG(ERR, "hypervisor %s: %s\n", cfg->hv_backend, err);
+		return -1;
+	}
+	for (unsigned v = 0; v < cfg->nb_vms; v++) {
+		if (dp->hv_ops->vm_connect(dp->hv, v, err, sizeof(err)) != 0) {
+			ZCD_LOG(ERR, "%s: %s\n", cfg->path, err);
+			return -1;
+		}
+		dp->vms[v].connected = true;
+	}
+
+	for (unsigned p = 0; p < cfg->nb_ports; p++) {
+		dp->nb_ports = p + 1;
+		if (port_open(dp, p) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Take back everything VM vm still holds; it is disconnected, so revoke works. */
+static void reclaim_vm(struct zcd_dataplane *dp, uint16_t vm)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	struct zcd_ledger *ledger = &dp->pool->ledger;
+	uint32_t ids[ZCD_RETURN_BURST], done[ZCD_RETURN_BURST];
+	bool revoked[ZCD_RETURN_BURST];
+	uint32_t id = 0;
+
+	while (id < ledger->nb_bufs) {
+		unsigned n = 0, nb_done = 0;
+
+		for (; id < ledger->nb_bufs && n < ZCD_RETURN_BURST; id++)
+			if (ledger->entries[id].owner == vm)
+				ids[n++] = id;
+		if (n == 0)
+			break;
+		dp->hv_ops->revoke(dp->hv, vm, ids, n, revoked);
+		for (unsigned i = 0; i < n; i++) {
+			if (revoked[i] && zcd_ledger_force_reclaim(ledger, ids[i], vm) == 0)
+				done[nb_done++] = ids[i];
+		}
+		vs->c.reclaimed += nb_done;
+		zcd_dataplane_recycle(dp, done, nb_done);
+	}
+	vs->nb_pending_revoke = 0;
+	vs->outstanding = 0;
+}
+
+uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp)
+{
+	const struct zcd_ledger *ledger = &dp->pool->ledger;
+	uint64_t mismatches = 0;
+
+	for (uint32_t id = 0; id < ledger->nb_bufs; id++) {
+		enum zcd_buf_state st = zcd_ledger_state(ledger, id);
+		int mapped = dp->mmu_ops->is_mapped(dp->mmu, id);
+		int want = st == ZCD_BUF_FREE || st == ZCD_BUF_POSTED || st == ZCD_BUF_HELD;
+
+		if (mapped < 0)
+			return 0; /* this backend keeps no table */
+		if (mapped != want)
+			mismatches++;
+	}
+	dp->dma_mismatches += mismatches;
+	return mismatches;
+}
+
+int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
+{
+	const struct zcd_ledger *ledger = &dp->pool->ledger;
+	int rc = 0;
+
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		if (!dp->vms[v].connected)
+			continue;
+		dp->hv_ops->vm_disconnect(dp->hv, v);
+		dp->vms[v].connected = false;
+	}
+	/* Returns published before the guests stopped still count. */
+	for (uint16_t v = 0; v < dp->nb_vms; v++)
+		while (zcd_dataplane_poll_returns(dp, v) != 0)
+			;
+	zcd_dataplane_check_dma(dp);
+	for (uint16_t v = 0; v < dp->nb_vms; v++)
+		reclaim_vm(dp, v);
+	ports_close(dp);
+	zcd_dataplane_check_dma(dp);
+
+	if (zcd_pool_free_count(dp->pool) != ledger->nb_bufs ||
+	    ledger->count[ZCD_BUF_FREE] != ledger->nb_bufs) {
+		ZCD_LOG(ERR, "pool not whole at exit: %u of %u buffers free (ledger: %u free, "
+			"%u posted, %u held, %u granted, %u revoking)\n",
+			zcd_pool_free_count(dp->pool), ledger->nb_bufs, ledger->count[ZCD_BUF_FREE],
+			ledger->count[ZCD_BUF_POSTED], ledger->count[ZCD_BUF_HELD],
+			ledger->count[ZCD_BUF_GRANTED], ledger->count[ZCD_BUF_REVOKING]);
+		rc = -1;
+	}
+	if (ledger->violations != 0) {
+		ZCD_LOG(ERR, "%" PRIu64 " buffer ledger violations\n", ledger->violations);
+		rc = -1;
+	}
+	if (dp->dma_mismatches != 0 || dp->iommu_failures != 0) {
+		ZCD_LOG(ERR, "DMA table and ledger disagreed %" PRIu64 " times, %" PRIu64
+			" failed table updates\n", dp->dma_mismatches, dp->iommu_failures);
+		rc = -1;
+	}
+	return rc;
+}
+
+void zcd_dataplane_fini(struct zcd_dataplane *dp)
+{
+	ports_close(dp);
+	if (dp->hv != NULL)
+		dp->hv_ops->destroy(dp->hv);
+	if (dp->mmu != NULL)
+		dp->mmu_ops->destroy(dp->mmu);
+	if (dp->vms != NULL)
+		for (unsigned v = 0; v < dp->nb_vms; v++)
+			rte_free(dp->vms[v].pending_revoke);
+	rte_free(dp->vms);
+	zcd_demux_free(&dp->demux);
+	zcd_pool_destroy(dp->pool);
+	memset(dp, 0, sizeof(*dp));
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane: ports, pool, demux table, backends and per-VM state, and
+ * the poll loop that moves frames from ports to VMs and buffers back.
+ *
+ * dataplane.c sets it up and tears it down (control path); loop.c is the
+ * hot path; stats.c reports.
+ */
+#ifndef ZCDEMUX_DATAPLANE_H
+#define ZCDEMUX_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+
+#include "classify.h"
+#include "pool.h"
+#include "zcdemux/config.h"
+#include "zcdemux/hv.h"
+#include "zcdemux/iommu.h"
+
+extern int zcd_logtype;
+#define ZCD_LOG(level, ...) rte_log(RTE_LOG_##level, zcd_logtype, "zcdemux: " __VA_ARGS__)
+
+#define ZCD_RETURN_BURST 64
+
+struct zcd_port_counters {
+	uint64_t rx_packets;
+	uint64_t rx_bytes;
+};
+
+struct zcd_vm_counters {
+	uint64_t rx_packets; /* frames delivered (remapped + copied) */
+	uint64_t rx_bytes;
+	uint64_t remapped;
+	uint64_t copied;
+	uint64_t dropped_no_credit;
+	uint64_t returned; /* valid returns */
+	uint64_t bad_returns; /* forged + stale + duplicate (+ bad copy-page returns) */
+	uint64_t forged_returns;
+	uint64_t stale_returns;
+	uint64_t duplicate_returns;
+	uint64_t reclaimed; /* taken back without a return: the VM went away */
+};
+
+struct zcd_vm_state {
+	struct zcd_vm_counters c;
+	uint32_t credits;
+	uint32_t outstanding; /* delivered, not yet returned and revoked */
+	bool connected;
+	uint32_t *pending_revoke; /* returned, but the guest still maps them */
+	uint32_t nb_pending_revoke;
+	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
+	/* This burst's frames for this VM, in arrival order. */
+	unsigned batch_len;
+	struct zcd_handoff batch[ZCD_BURST_MAX];
+	struct rte_mbuf *batch_mbuf[ZCD_BURST_MAX];
+} __rte_cache_aligned;
+
+struct zcd_port_state {
+	uint16_t port_id;
+	bool started;
+	struct zcd_port_counters c;
+};
+
+struct zcd_dataplane {
+	const struct zcd_config *cfg;
+	struct zcd_pool *pool;
+	struct zcd_demux_table demux;
+	const struct zcd_hv_ops *hv_ops;
+	struct zcd_hv *hv;
+	const struct zcd_iommu_ops *mmu_ops;
+	struct zcd_iommu *mmu;
+
+	struct zcd_port_state ports[ZCD_MAX_PORTS];
+	unsigned nb_ports;
+	struct zcd_vm_state *vms;
+	unsigned nb_vms;
+
+	uint64_t drops[ZCD_DROP_REASON_COUNT];
+	uint64_t dma_mismatches; /* ledger and DMA table disagreed (checker) */
+	uint64_t iommu_failures; /* map/unmap calls that failed */
+	uint64_t closed_ports_rx_nombuf; /* pool-empty drops of ports closed since */
+	uint64_t started_tsc;
+	uint64_t stopped_tsc;
+
+	/* Scratch for one burst, sized at start-up. */
+	uint16_t touched[ZCD_MAX_VMS];
+	unsigned nb_touched;
+};
+
+/* ---- dataplane.c: control path; these log their errors ---- */
+
+/* Everything up to a running dataplane: pool, ports, backends, VMs.  0 or -1. */
+int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg);
+
+/*
+ * Stop receiving, disconnect every VM, take back every buffer (returned or
+ * not) and stop the ports.  Returns 0 if the pool is whole and the ledger
+ * saw no violation, -1 otherwise.
+ */
+int zcd_dataplane_shutdown(struct zcd_dataplane *dp);
+void zcd_dataplane_fini(struct zcd_dataplane *dp);
+
+/* Walk ledger and DMA table together; returns the number of disagreements. */
+uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp);
+
+/* Buffers needed by the configuration: explicit, or ports' rings + credits + slack. */
+uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg);
+
+/* ---- loop.c: hot path ---- */
+
+struct zcd_run_limits {
+	uint64_t idle_exit_ms; /* 0 = never */
+	uint64_t duration_s; /* 0 = until signalled */
+	uint64_t stats_interval_s; /* 0 = no periodic log */
+};
+
+/* Poll until *quit, a limit is reached, or idle-exit says so. */
+void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
+		       volatile bool *quit);
+
+/* Receive and deliver one burst from one port; returns frames received. */
+unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port);
+
+/* Take back what VM vm returned and retry pending revokes; returns work done. */
+unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm);
+
+/* Scrub reclaimed buffers and put them back in the free pool. */
+void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n);
+
+/* ---- stats.c ---- */
+
+/* Write the stats JSON to path.  0, or -1 with errno. */
+int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path);
+/* The end-of-run summary table on stdout. */
+void zcd_stats_print_summary(const struct zcd_dataplane *dp);
+/* One log line with totals, for --stats-interval. */
+void zcd_stats_log_line(const struct zcd_dataplane *dp);
+/* Register /zcdemux/... telemetry commands serving dp's counters. */
+int zcd_stats_register_telemetry(const struct zcd_dataplane *dp);
+
+#endif /* ZCDEMUX_DATAPLANE_H */

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The poll loop: receive a burst, classify all of it, then hand off per VM
+ * with one backend call each; take back returned buffers in batches.
+ * No allocation, syscall or log line per frame.
+ */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+
+#include "dataplane.h"
+
+#define IDLE_SLEEP_MAX_US 200
+#define IDLE_SPINS_BEFORE_SLEEP 64
+
+/* Queue a frame for vm; the first frame for a VM in this burst lists it. */
+static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf *m,
+			     const struct zcd_class_result *cls, uint8_t kind)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	struct zcd_handoff *h = &vs->batch[vs->batch_len];
+
+	if (vs->batch_len == 0)
+		dp->touched[dp->nb_touched++] = vm;
+	h->data = rte_pktmbuf_mtod(m, const uint8_t *);
+	h->buf_id = zcd_mbuf_buf_id(m);
+	h->generation = 0;
+	h->offset = m->data_off;
+	h->length = (uint16_t)m->pkt_len;
+	h->vlan = cls->vlan;
+	h->kind = kind;
+	vs->batch_mbuf[vs->batch_len++] = m;
+}
+
+/*
+ * Hand vm its batch: what credits allow, unmapped from the device first,
+ * in one backend call.  Frames it did not take are counted and, when they
+ * were to be remapped, go back to the device's DMA table and are dropped.
+ */
+static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to_free,
+		     unsigned *nb_free)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	struct zcd_ledger *ledger = &dp->pool->ledger;
+	uint32_t remap_ids[ZCD_BURST_MAX];
+	unsigned n = vs->batch_len, allowed, delivered, nb_remap = 0;
+
+	vs->batch_len = 0;
+	allowed = vs->connected && vs->credits > vs->outstanding
+			  ? RTE_MIN(n, vs->credits - vs->outstanding)
+			  : 0;
+	for (unsigned i = 0; i < allowed; i++) {
+		struct zcd_handoff *h = &vs->batch[i];
+
+		if (h->kind == ZCD_HANDOFF_REMAP) {
+			h->generation = zcd_ledger_next_generation(ledger, h->buf_id);
+			remap_ids[nb_remap++] = h->buf_id;
+		}
+	}
+	/* Strict order: the device loses access before the guest gains it. */
+	if (nb_remap != 0 && dp->mmu_ops->unmap(dp->mmu, remap_ids, nb_remap) != 0)
+		dp->iommu_failures++;
+	delivered = allowed != 0 ? dp->hv_ops->handoff(dp->hv, vm, vs->batch, allowed) : 0;
+
+	nb_remap = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct zcd_handoff *h = &vs->batch[i];
+
+		if (i < delivered) {
+			vs->c.rx_packets++;
+			vs->c.rx_bytes += h->length;
+			if (h->kind == ZCD_HANDOFF_REMAP) {
+				zcd_ledger_grant(ledger, h->buf_id, vm);
+				vs->c.remapped++;
+			} else {
+				vs->c.copied++;
+			}
+			continue;
+		}
+		vs->c.dropped_no_credit++;
+		if (h->kind == ZCD_HANDOFF_REMAP) {
+			if (i < allowed)
+				remap_ids[nb_remap++] = h->buf_id;
+			to_free[(*nb_free)++] = vs->batch_mbuf[i];
+		}
+	}
+	if (nb_remap != 0 && dp->mmu_ops->map(dp->mmu, remap_ids, nb_remap) != 0)
+		dp->iommu_failures++;
+	vs->outstanding += delivered;
+}
+
+unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port)
+{
+	struct rte_mbuf *pkts[ZCD_BURST_MAX];
+	/* Each frame is freed at most once: dropped, flooded (after the copies)
+	 * or not taken by its VM. */
+	struct rte_mbuf *to_free[ZCD_BURST_MAX];
+	struct zcd_ledger *ledger = &dp->pool->ledger;
+	unsigned nb, nb_free = 0;
+
+	nb = rte_eth_rx_burst(port->port_id, 0, pkts, (uint16_t)dp->cfg->burst);
+	if (nb == 0)
+		return 0;
+
+	for (unsigned i = 0; i < nb; i++) {
+		port->c.rx_packets++;
+		port->c.rx_bytes += pkts[i]->pkt_len;
+		for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
+			zcd_ledger_receive(ledger, zcd_mbuf_buf_id(seg));
+	}
+
+	/* Pass 1: a destination for every frame. */
+	for (unsigned i = 0; i < nb; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct zcd_class_result cls;
+		const uint16_t *members;
+		unsigned nb_members;
+
+		if (i + 2 < nb)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void *));
+		cls = zcd_classify(&dp->demux, rte_pktmbuf_mtod(m, const uint8_t *), m->pkt_len);
+		switch (cls.kind) {
+		case ZCD_CLASS_UNICAST:
+			/* A frame fits one buffer unless it is oversize, which
+			 * classification already dropped. */
+			if (likely(m->nb_segs == 1)) {
+				batch_add(dp, cls.vm, m, &cls, ZCD_HANDOFF_REMAP);
+				break;
+			}
+			dp->drops[ZCD_DROP_OVERSIZE]++;
+			to_free[nb_free++] = m;
+			break;
+		case ZCD_CLASS_FLOOD:
+			/* One page has one owner: every receiver gets a copy. */
+			nb_members = zcd_demux_flood_members(&dp->demux, cls.vlan, &members);
+			for (unsigned k = 0; k < nb_members; k++)
+				batch_add(dp, members[k], m, &cls, ZCD_HANDOFF_COPY);
+			to_free[nb_free++] = m;
+			break;
+		default:
+			dp->drops[cls.drop]++;
+			to_free[nb_free++] = m;
+			break;
+		}
+	}
+
+	/* Pass 2: one handoff per destination VM. */
+	for (unsigned t = 0; t < dp->nb_touched; t++)
+		flush_vm(dp, dp->touched[t], to_free, &nb_free);
+	dp->nb_touched = 0;
+
+	if (nb_free != 0)
+		rte_pktmbuf_free_bulk(to_free, nb_free);
+	return nb;
+}
+
+void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n)
+{
+	struct rte_mbuf *mbufs[ZCD_RETURN_BURST];
+	struct zcd_pool *pool = dp->pool;
+
+	while (n != 0) {
+		unsigned k = RTE_MIN(n, (unsigned)ZCD_RETURN_BURST);
+
+		for (unsigned i = 0; i < k; i++) {
+			mbufs[i] = pool->mbuf_of[ids[i]];
+			zcd_pool_scrub_frame(pool, mbufs[i]);
+			zcd_ledger_scrubbed(&pool->ledger, ids[i]);
+		}
+		/* Back into the device's reach only once clean. */
+		if (dp->mmu_ops->map(dp->mmu, ids, k) != 0)
+			dp->iommu_failures++;
+		rte_pktmbuf_free_bulk(mbufs, k);
+		ids += k;
+		n -= k;
+	}
+}
+
+/* End access to buffers vm returned; the rest stay pending. Returns revoked count. */
+static unsigned revoke_returned(struct zcd_dataplane *dp, uint16_t vm, const uint32_t *ids,
+				unsigned n)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	bool revoked[ZCD_RETURN_BURST];
+	uint32_t done[ZCD_RETURN_BURST];
+	unsigned nb_done = 0;
+
+	dp->hv_ops->revoke(dp->hv, vm, ids, n, revoked);
+	for (unsigned i = 0; i < n; i++) {
+		if (revoked[i]) {
+			zcd_ledger_revoked(&dp->pool->ledger, ids[i]);
+			done[nb_done++] = ids[i];
+		} else {
+			vs->pending_revoke[vs->nb_pending_revoke++] = ids[i];
+		}
+	}
+	/* Credit comes back only when the guest can no longer reach the page. */
+	vs->outstanding -= nb_done;
+	zcd_dataplane_recycle(dp, done, nb_done);
+	return nb_done;
+}
+
+unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	struct zcd_hv_return rets[ZCD_RETURN_BURST];
+	struct zcd_hv_return_tally tally = {0};
+	uint32_t ids[ZCD_RETURN_BURST];
+	unsigned n, nb_ok = 0, work;
+
+	n = dp->hv_ops->poll_returns(dp->hv, vm, rets, ZCD_RETURN_BURST, &tally);
+	vs->outstanding -= tally.copies_released;
+	vs->c.returned += tally.copies_released;
+	vs->c.bad_returns += tally.copies_rejected;
+	work = n + tally.copies_released + tally.copies_rejected;
+
+	for (unsigned i = 0; i < n; i++) {
+		switch (zcd_ledger_accept_return(&dp->pool->ledger, vm, rets[i].buf_id,
+						 rets[i].generation)) {
+		case ZCD_RETURN_OK:
+			ids[nb_ok++] = rets[i].buf_id;
+			continue;
+		case ZCD_RETURN_FORGED:
+			vs->c.forged_returns++;
+			break;
+		case ZCD_RETURN_STALE:
+			vs->c.stale_returns++;
+			break;
+		case ZCD_RETURN_DUPLICATE:
+			vs->c.duplicate_returns++;
+			break;
+		}
+		vs->c.bad_returns++;
+	}
+	vs->c.returned += nb_ok;
+	if (nb_ok != 0)
+		revoke_returned(dp, vm, ids, nb_ok);
+
+	/* Retry pages a guest still mapped, oldest first, about once a
+	 * millisecond: each try may cost the backend a hypercall. */
+	if (unlikely(vs->nb_pending_revoke != 0) && rte_rdtsc() >= vs->revoke_retry_tsc) {
+		unsigned k = RTE_MIN(vs->nb_pending_revoke, (uint32_t)ZCD_RETURN_BURST);
+		uint32_t retry[ZCD_RETURN_BURST];
+
+		memcpy(retry, vs->pending_revoke, k * sizeof(retry[0]));
+		memmove(vs->pending_revoke, vs->pending_revoke + k,
+			(vs->nb_pending_revoke - k) * sizeof(retry[0]));
+		vs->nb_pending_revoke -= k;
+		work += revoke_returned(dp, vm, retry, k);
+		vs->revoke_retry_tsc = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+	}
+	return work;
+}
+
+static bool all_vms_drained(struct zcd_dataplane *dp)
+{
+	for (unsigned v = 0; v < dp->nb_vms; v++)
+		if (dp->vms[v].connected && !dp->hv_ops->vm_drained(dp->hv, v))
+			return false;
+	return true;
+}
+
+void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
+		       volatile bool *quit)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	uint64_t now = rte_rdtsc(), last_rx = now, idle_spins = 0;
+	uint64_t deadline = limits->duration_s ? now + limits->duration_s * hz : UINT64_MAX;
+	uint64_t idle_exit = limits->idle_exit_ms ? limits->idle_exit_ms * hz / 1000 : 0;
+	uint64_t next_stats = limits->stats_interval_s ? now + limits->stats_interval_s * hz
+						      : UINT64_MAX;
+	unsigned sleep_us = 1;
+
+	dp->started_tsc = now;
+	while (!*quit) {
+		unsigned rx = 0, work;
+
+		for (unsigned p = 0; p < dp->nb_ports; p++)
+			rx += zcd_dataplane_rx_burst(dp, &dp->ports[p]);
+		work = rx;
+		for (uint16_t v = 0; v < dp->nb_vms; v++)
+			work += zcd_dataplane_poll_returns(dp, v);
+
+		now = rte_rdtsc();
+		if (now >= deadline)
+			break;
+		if (unlikely(now >= next_stats)) {
+			zcd_stats_log_line(dp);
+			next_stats = now + limits->stats_interval_s * hz;
+		}
+		if (rx != 0)
+			last_rx = now;
+		if (work != 0) {
+			idle_spins = 0;
+			sleep_us = 1;
+			continue;
+		}
+
+		/* Idle: maybe done; otherwise back off so that an idle daemon
+		 * does not hold a core (and guests sharing it get to run). */
+		if (idle_exit != 0 && now - last_rx >= idle_exit && all_vms_drained(dp))
+			break;
+		if (++idle_spins < IDLE_SPINS_BEFORE_SLEEP) {
+			rte_pause();
+			continue;
+		}
+		rte_delay_us_sleep(sleep_us);
+		sleep_us = RTE_MIN(sleep_us * 2, (unsigned)IDLE_SLEEP_MAX_US);
+	}
+	dp->stopped_tsc = rte_rdtsc();
+}

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * zcdemux: command line, start-up order and exit status.
+ *
+ * The configuration is read and checked before DPDK starts, so that a bad
+ * file costs nothing and leaves nothing behind.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+
+#include "dataplane.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
+
+static volatile bool quit;
+
+struct app_options {
+	const char *config;
+	const char *stats_json;
+	struct zcd_run_limits limits;
+};
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"Usage: %s [EAL options] -- --config FILE [options]\n"
+		"\n"
+		"Zero-copy receive demultiplexer.  Receives frames from DPDK ports into a pool of\n"
+		"page-sized buffers that belong to no guest, demultiplexes them by destination MAC\n"
+		"and VLAN, and hands each buffer to its VM by remapping the page instead of\n"
+		"copying it.  VMs return buffers; they are revoked, scrubbed and reused.\n"
+		"\n"
+		"Options (after --):\n"
+		"  -c, --config FILE          YAML configuration (required): ports, hypervisor and\n"
+		"                             IOMMU backends, dataplane settings, VMs with their\n"
+		"                             MACs, VLAN and credits.  See configs/demo.yaml.\n"
+		"  -s, --stats-json FILE      write every counter as JSON to FILE at exit.\n"
+		"  -i, --stats-interval SEC   log a line of totals every SEC seconds.\n"
+		"  -e, --idle-exit MS         exit once no frame has arrived for MS milliseconds\n"
+		"                             and every VM has consumed what it was given.\n"
+		"  -d, --duration SEC         exit after SEC seconds.\n"
+		"  -h, --help                 print this help and exit.\n"
+		"\n"
+		"Common EAL options (before --):\n"
+		"  -l CORES                   lcores; zcdemux polls on the main lcore.\n"
+		"  --no-huge -m MB            run without hugepages in MB of ordinary memory\n"
+		"                             (cannot be combined with --in-memory).\n"
+		"  --no-pci                   probe no PCI devices (virtual devices only).\n"
+		"  --file-prefix NAME         run beside other DPDK processes.\n"
+		"  --log-level=zcdemux:debug  more detail from zcdemux itself.\n"
+		"  Ports are probed from the devargs in the configuration; see the DPDK EAL\n"
+		"  documentation for every other option.\n"
+		"\n"
+		"Signals: SIGINT and SIGTERM stop it cleanly: every VM is disconnected, every\n"
+		"buffer is taken back (returned or not), scrubbed and counted, and the\n"
+		"statistics are written.\n"
+		"\n"
+		"Telemetry (dpdk-telemetry.py): /zcdemux/ports, /zcdemux/vms, /zcdemux/drops,\n"
+		"/zcdemux/pool.\n"
+		"\n"
+		"Exit status: 0 after a clean run; 1 if start-up failed or the pool was not whole\n"
+		"at exit; 2 for a usage or configuration error (reported before DPDK starts).\n"
+		"\n"
+		"Example:\n"
+		"  %s --no-huge -m 512 --no-pci -l 0 -- -c configs/demo.yaml --idle-exit 500\n",
+		prog, prog);
+}
+
+/* Strict unsigned decimal; 0 on success, -1 otherwise. */
+static int parse_u64(const char *text, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse the options after "--".  0, or -1 after printing why. */
+static int parse_app_options(int argc, char **argv, const char *prog, struct app_options *opt)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"stats-json", required_argument, NULL, 's'},
+		{"stats-interval", required_argument, NULL, 'i'},
+		{"idle-exit", required_argument, NULL, 'e'},
+		{"duration", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":c:s:i:e:d:h", longopts, NULL)) != -1) {
+		uint64_t *limit = NULL;
+		const char *unit = NULL;
+
+		switch (c) {
+		case 'c':
+			opt->config = optarg;
+			continue;
+		case 's':
+			opt->stats_json = optarg;
+			continue;
+		case 'i':
+			limit = &opt->limits.stats_interval_s;
+			unit = "seconds";
+			break;
+		case 'e':
+			limit = &opt->limits.idle_exit_ms;
+			unit = "milliseconds";
+			break;
+		case 'd':
+			limit = &opt->limits.duration_s;
+			unit = "seconds";
+			break;
+		case ':':
+			fprintf(stderr, "%s: %s needs a value (see --help)\n", prog, argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "%s: unknown option %s (see --help)\n", prog, argv[optind - 1]);
+			return -1;
+		}
+		if (parse_u64(optarg, UINT32_MAX, limit) != 0) {
+			const struct option *o = longopts;
+
+			while (o->val != c)
+				o++;
+			fprintf(stderr, "%s: --%s: \"%s\" is not a whole number of %s\n", prog,
+				o->name, optarg, unit);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument \"%s\" (see --help)\n", prog, argv[optind]);
+		return -1;
+	}
+	if (opt->config == NULL) {
+		fprintf(stderr, "%s: --config FILE is required, after -- (see --help)\n", prog);
+		return -1;
+	}
+	optind = 1;
+	return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	return false;
+}
+
+static void on_signal(int signo)
+{
+	(void)signo;
+	quit = true;
+}
+
+/* The ports' receive rings and a burst each must fit in an explicit pool. */
+static int check_pool_size(const struct zcd_config *cfg)
+{
+	uint64_t need = (uint64_t)cfg->nb_ports * (cfg->rx_descriptors + cfg->burst);
+
+	if (cfg->buffers != 0 && cfg->buffers <= need) {
+		fprintf(stderr,
+			"%s: dataplane.buffers: %u is too small: the ports alone need more than %" PRIu64
+			" (ports x (rx_descriptors + burst))\n",
+			cfg->path, cfg->buffers, need);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = argc > 0 ? argv[0] : "zcdemux";
+	struct app_options opt = {0};
+	struct zcd_dataplane dp;
+	struct zcd_config *cfg;
+	int eal_argc = argc, rc, status = EXIT_SUCCESS;
+	char err[512];
+
+	if (wants_help(argc, argv)) {
+		usage(stdout, prog);
+		return EXIT_SUCCESS;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			eal_argc = i;
+			break;
+		}
+	}
+	if (eal_argc == argc) {
+		fprintf(stderr, "%s: application options go after -- (see --help)\n", prog);
+		return EXIT_USAGE;
+	}
+	argv[eal_argc] = (char *)(uintptr_t)prog; /* the app's argv[0] for getopt */
+	if (parse_app_options(argc - eal_argc, argv + eal_argc, prog, &opt) != 0)
+		return EXIT_USAGE;
+	cfg = zcd_config_load(opt.config, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_USAGE;
+	}
+	if (check_pool_size(cfg) != 0) {
+		zcd_config_free(cfg);
+		return EXIT_USAGE;
+	}
+
+	rc = rte_eal_init(eal_argc, argv);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot initialise DPDK EAL: %s\n", prog, rte_strerror(rte_errno));
+		zcd_config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	if (zcd_dataplane_init(&dp, cfg) != 0) {
+		zcd_dataplane_fini(&dp);
+		rte_eal_cleanup();
+		zcd_config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	if (zcd_stats_register_telemetry(&dp) != 0)
+		ZCD_LOG(WARNING, "telemetry commands not registered\n");
+	ZCD_LOG(INFO, "running: %u port(s), %u VM(s), hypervisor %s, iommu %s\n", dp.nb_ports,
+		dp.nb_vms, cfg->hv_backend, cfg->iommu_backend);
+
+	zcd_dataplane_run(&dp, &opt.limits, &quit);
+
+	if (zcd_dataplane_shutdown(&dp) != 0)
+		status = EXIT_RUNTIME;
+	zcd_stats_print_summary(&dp);
+	if (opt.stats_json != NULL && zcd_stats_write_json(&dp, opt.stats_json) != 0) {
+		ZCD_LOG(ERR, "cannot write %s: %s\n", opt.stats_json, strerror(errno));
+		status = EXIT_RUNTIME;
+	}
+	zcd_dataplane_fini(&dp);
+	rte_eal_cleanup();
+	zcd_config_free(cfg);
+	return status;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The buffer pool and its mempool handler; see pool.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+
+#include "pool.h"
+
+#define ZCD_MEMPOOL_OPS "zcdemux_ledger"
+
+uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit)
+{
+	return (RTE_PKTMBUF_HEADROOM + frame_limit + ZCD_PAGE_SIZE - 1) / ZCD_PAGE_SIZE;
+}
+
+void zcd_pool_scrub_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
+{
+	uintptr_t start = RTE_ALIGN_FLOOR((uintptr_t)m->buf_addr + m->data_off, RTE_CACHE_LINE_SIZE);
+	uintptr_t end = RTE_ALIGN_CEIL((uintptr_t)m->buf_addr + m->data_off + m->data_len,
+				       RTE_CACHE_LINE_SIZE);
+	uintptr_t buf_end = (uintptr_t)m->buf_addr + m->buf_len;
+
+	if (end > buf_end)
+		end = buf_end;
+	if (end > start) {
+		memset((void *)start, 0, end - start);
+		pool->scrubbed_bytes += end - start;
+	}
+}
+
+/* ---- mempool handler: the ledger sees every buffer enter and leave ---- */
+
+static int ledger_pool_alloc(struct rte_mempool *mp)
+{
+	mp->pool_data = mp->pool_config;
+	return 0;
+}
+
+static void ledger_pool_free(struct rte_mempool *mp)
+{
+	mp->pool_data = NULL;
+}
+
+/*
+ * A buffer entering the free pool must be clean: a device that gives back a
+ * posted buffer may have written anywhere in it; a dropped frame left its
+ * bytes; a reclaimed buffer was scrubbed already.  Anything else is a bug and
+ * the buffer is kept out of circulation rather than risk exposing it.
+ */
+static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, unsigned int n)
+{
+	struct zcd_pool *pool = mp->pool_data;
+
+	rte_spinlock_lock(&pool->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		struct rte_mbuf *m = obj_table[i];
+		uint32_t id;
+		int rc;
+
+		/* While the mempool is being populated, mbufs are not set up yet. */
+		if (pool->ledger.entries == NULL) {
+			pool->free_stack[pool->free_top++] = m;
+			continue;
+		}
+		id = zcd_mbuf_buf_id(m);
+		switch (zcd_ledger_state(&pool->ledger, id)) {
+		case ZCD_BUF_POSTED:
+			memset(m->buf_addr, 0, m->buf_len);
+			pool->scrubbed_bytes += m->buf_len;
+			rc = zcd_ledger_unpost(&pool->ledger, id);
+			break;
+		case ZCD_BUF_HELD:
+			zcd_pool_scrub_frame(pool, m);
+			rc = zcd_ledger_release(&pool->ledger, id);
+			break;
+		case ZCD_BUF_SCRUBBED:
+			rc = zcd_ledger_recycle(&pool->ledger, id);
+			break;
+		default:
+			pool->ledger.violations++;
+			rc = -1;
+			break;
+		}
+		if (rc == 0)
+			pool->free_stack[pool->free_top++] = m;
+	}
+	rte_spinlock_unlock(&pool->lock);
+	return 0;
+}
+
+static int ledger_pool_dequeue(struct rte_mempool *mp, void **obj_table, unsigned int n)
+{
+	struct zcd_pool *pool = mp->pool_data;
+
+	rte_spinlock_lock(&pool->lock);
+	if (pool->free_top < n) {
+		rte_spinlock_unlock(&pool->lock);
+		return -ENOBUFS;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct rte_mbuf *m = pool->free_stack[--pool->free_top];
+
+		zcd_ledger_post(&pool->ledger, zcd_mbuf_buf_id(m));
+		obj_table[i] = m;
+	}
+	rte_spinlock_unlock(&pool->lock);
+	return 0;
+}
+
+static unsigned int ledger_pool_count(const struct rte_mempool *mp)
+{
+	const struct zcd_pool *pool = mp->pool_data;
+
+	return zcd_pool_free_count(pool);
+}
+
+static const struct rte_mempool_ops ledger_pool_ops = {
+	.name = ZCD_MEMPOOL_OPS,
+	.alloc = ledger_pool_alloc,
+	.free = ledger_pool_free,
+	.enqueue = ledger_pool_enqueue,
+	.dequeue = ledger_pool_dequeue,
+	.get_count = ledger_pool_count,
+};
+
+RTE_MEMPOOL_REGISTER_OPS(ledger_pool_ops);
+
+/* ---- creation ---- */
+
+struct mbuf_init_ctx {
+	struct zcd_pool *pool;
+	rte_iova_t iova_base; /* RTE_BAD_IOVA unless IOVA is VA */
+};
+
+/*
+ * Runs only if another mbuf was attached to one of ours and let go of it
+ * last; the buffer then goes back to the pool like any other free.
+ */
+static void pinned_buf_release(void *addr, void *opaque)
+{
+	struct rte_mbuf *m = opaque;
+
+	RTE_SET_USED(addr);
+	rte_mbuf_ext_refcnt_set(m->shinfo, 1);
+	m->ol_flags = RTE_MBUF_F_EXTERNAL;
+	m->next = NULL;
+	m->nb_segs = 1;
+	rte_mbuf_raw_free(m);
+}
+
+/* Attach mbuf number i to buffer i for good (a pinned external buffer). */
+static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned int i)
+{
+	struct mbuf_init_ctx *ctx = opaque;
+	struct zcd_pool *pool = ctx->pool;
+	struct rte_mbuf *m = obj;
+	uint32_t mbuf_size = sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp);
+	struct rte_mbuf_ext_shared_info *shinfo = RTE_PTR_ADD(m, mbuf_size);
+	size_t offset = (size_t)i * pool->region.buf_size;
+
+	memset(m, 0, mbuf_size);
+	m->priv_size = rte_pktmbuf_priv_size(mp);
+	m->buf_addr = pool->region.base + offset;
+	rte_mbuf_iova_set(m, ctx->iova_base == RTE_BAD_IOVA ? RTE_BAD_IOVA : ctx->iova_base + offset);
+	m->buf_len = (uint16_t)pool->region.buf_size;
+	m->data_off = RTE_PKTMBUF_HEADROOM;
+	m->pool = mp;
+	m->nb_segs = 1;
+	m->port = RTE_MBUF_PORT_INVALID;
+	m->ol_flags = RTE_MBUF_F_EXTERNAL;
+	rte_mbuf_refcnt_set(m, 1);
+	m->shinfo = shinfo;
+	shinfo->free_cb = pinned_buf_release;
+	shinfo->fcb_opaque = m;
+	rte_mbuf_ext_refcnt_set(shinfo, 1);
+	((struct zcd_mbuf_priv *)rte_mbuf_to_priv(m))->buf_id = i;
+	pool->mbuf_of[i] = m;
+}
+
+struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int socket, char *err,
+				 size_t errlen)
+{
+	struct rte_pktmbuf_pool_private mbp_priv = {
+		.mbuf_data_room_size = (uint16_t)(pages_per_buf * ZCD_PAGE_SIZE),
+		.mbuf_priv_size = sizeof(struct zcd_mbuf_priv),
+		.flags = RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF,
+	};
+	struct mbuf_init_ctx ctx;
+	struct zcd_pool *pool;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	int rc;
+
+	if (pages_per_buf == 0 || pages_per_buf * ZCD_PAGE_SIZE > UINT16_MAX) {
+		snprintf(err, errlen, "buffers of %u pages cannot be described by an mbuf",
+			 pages_per_buf);
+		return NULL;
+	}
+	pool = rte_zmalloc_socket("zcd_pool", sizeof(*pool), RTE_CACHE_LINE_SIZE, socket);
+	if (pool == NULL) {
+		snprintf(err, errlen, "out of DPDK memory for the pool descriptor");
+		return NULL;
+	}
+	rte_spinlock_init(&pool->lock);
+	pool->region.nb_bufs = nb_bufs;
+	pool->region.pages_per_buf = pages_per_buf;
+	pool->region.buf_size = pages_per_buf * ZCD_PAGE_SIZE;
+	pool->region.bytes = (size_t)nb_bufs * pool->region.buf_size;
+	/* Ordinary anonymous pages: zeroed by the kernel, page-aligned, and
+	 * pinnable by a hypervisor helper; none of DPDK's metadata is in them. */
+	pool->region.base = mmap(NULL, pool->region.bytes, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (pool->region.base == MAP_FAILED) {
+		pool->region.base = NULL;
+		snprintf(err, errlen, "cannot map %zu bytes for %u buffers: %s",
+			 pool->region.bytes, nb_bufs, strerror(errno));
+		goto fail;
+	}
+	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0, socket);
+	pool->free_stack =
+		rte_calloc_socket("zcd_free_stack", nb_bufs, sizeof(*pool->free_stack), 0, socket);
+	if (pool->mbuf_of == NULL || pool->free_stack == NULL) {
+		snprintf(err, errlen, "out of DPDK memory for %u buffer descriptors", nb_bufs);
+		goto fail;
+	}
+
+	snprintf(name, sizeof(name), "zcd_pool_s%d", socket);
+	pool->mp = rte_mempool_create_empty(name, nb_bufs,
+					    sizeof(struct rte_mbuf) + sizeof(struct zcd_mbuf_priv) +
+						    sizeof(struct rte_mbuf_ext_shared_info),
+					    0, sizeof(struct rte_pktmbuf_pool_private), socket, 0);
+	if (pool->mp == NULL) {
+		snprintf(err, errlen, "cannot create mempool %s: %s", name, rte_strerror(rte_errno));
+		goto fail;
+	}
+	rc = rte_mempool_set_ops_byname(pool->mp, ZCD_MEMPOOL_OPS, pool);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot select mempool handler %s: %s", ZCD_MEMPOOL_OPS,
+			 strerror(-rc));
+		goto fail;
+	}
+	rte_pktmbuf_pool_init(pool->mp, &mbp_priv);
+	rc = rte_mempool_populate_default(pool->mp);
+	if (rc < 0 || (uint32_t)rc != nb_bufs) {
+		snprintf(err, errlen, "cannot populate mempool %s with %u mbufs: %s", name, nb_bufs,
+			 rc < 0 ? strerror(-rc) : "short");
+		goto fail;
+	}
+	/* Device DMA to external buffers needs their IOVA; the identity is only
+	 * known when DPDK runs in IOVA-as-VA mode (virtual devices, VFIO). */
+	ctx.pool = pool;
+	ctx.iova_base = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)pool->region.base
+							    : RTE_BAD_IOVA;
+	rte_mempool_obj_iter(pool->mp, mbuf_init, &ctx);
+	if (zcd_ledger_init(&pool->ledger, nb_bufs) != 0) {
+		snprintf(err, errlen, "out of memory for the ledger of %u buffers", nb_bufs);
+		goto fail;
+	}
+	return pool;
+fail:
+	zcd_pool_destroy(pool);
+	return NULL;
+}
+
+void zcd_pool_destroy(struct zcd_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	rte_mempool_free(pool->mp);
+	zcd_ledger_fini(&pool->ledger);
+	rte_free(pool->free_stack);
+	rte_free(pool->mbuf_of);
+	if (pool->region.base != NULL)
+		munmap(pool->region.base, pool->region.bytes);
+	rte_free(pool);
+}

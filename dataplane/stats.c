@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reporting: the stats JSON written at exit, the end-of-run summary, the
+ * periodic log line and the DPDK telemetry commands.  Counters are written
+ * by the dataplane thread only; readers here take relaxed loads.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "dataplane.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* Frames the drivers could not receive for want of a free buffer. */
+static uint64_t pool_empty_drops(const struct zcd_dataplane *dp)
+{
+	uint64_t total = LOAD(dp->closed_ports_rx_nombuf);
+
+	for (unsigned p = 0; p < dp->nb_ports; p++) {
+		struct rte_eth_stats st;
+
+		if (dp->ports[p].started && rte_eth_stats_get(dp->ports[p].port_id, &st) == 0)
+			total += st.rx_nombuf;
+	}
+	return total;
+}
+
+/* Per-VM numbers as reported: the dataplane's counters and the guest's. */
+struct vm_report {
+	const char *name;
+	struct zcd_vm_counters c;
+	struct zcd_hv_vm_stats hv;
+};
+
+static void vm_report(const struct zcd_dataplane *dp, unsigned v, struct vm_report *r)
+{
+	const struct zcd_vm_counters *c = &dp->vms[v].c;
+
+	r->name = dp->cfg->vms[v].name;
+	r->c.rx_packets = LOAD(c->rx_packets);
+	r->c.rx_bytes = LOAD(c->rx_bytes);
+	r->c.remapped = LOAD(c->remapped);
+	r->c.copied = LOAD(c->copied);
+	r->c.dropped_no_credit = LOAD(c->dropped_no_credit);
+	r->c.returned = LOAD(c->returned);
+	r->c.bad_returns = LOAD(c->bad_returns);
+	r->c.forged_returns = LOAD(c->forged_returns);
+	r->c.stale_returns = LOAD(c->stale_returns);
+	r->c.duplicate_returns = LOAD(c->duplicate_returns);
+	r->c.reclaimed = LOAD(c->reclaimed);
+	dp->hv_ops->vm_stats(dp->hv, v, &r->hv);
+}
+
+int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
+{
+	const struct zcd_pool *pool = dp->pool;
+	uint32_t ppb = pool->region.pages_per_buf;
+	struct zcd_iommu_stats mmu;
+	FILE *f = fopen(path, "w");
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "{\"ports\": [");
+	for (unsigned p = 0; p < dp->nb_ports; p++)
+		fprintf(f, "%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 "}",
+			p ? "," : "", dp->cfg->ports[p].name, LOAD(dp->ports[p].c.rx_packets),
+			LOAD(dp->ports[p].c.rx_bytes));
+	fprintf(f, "],\n \"vms\": [");
+	for (unsigned v = 0; v < dp->nb_vms; v++) {
+		struct vm_report r;
+
+		vm_report(dp, v, &r);
+		fprintf(f,
+			"%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
+			", \"remapped\": %" PRIu64 ", \"copied\": %" PRIu64
+			", \"dropped_no_credit\": %" PRIu64 ", \"returned\": %" PRIu64
+			", \"bad_returns\": %" PRIu64 ", \"residue_bytes\": %" PRIu64
+			", \"forged_returns\": %" PRIu64 ", \"stale_returns\": %" PRIu64
+			", \"duplicate_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64
+			", \"notifications\": %" PRIu64 ", \"ring_errors\": %" PRIu64
+			", \"guest_rx_packets\": %" PRIu64 ", \"guest_bad_descs\": %" PRIu64
+			", \"guest_faults\": %" PRIu64 "}",
+			v ? "," : "", r.name, r.c.rx_packets, r.c.rx_bytes, r.c.remapped, r.c.copied,
+			r.c.dropped_no_credit, r.c.returned, r.c.bad_returns,
+			r.hv.guest_residue_bytes, r.c.forged_returns, r.c.stale_returns,
+			r.c.duplicate_returns, r.c.reclaimed, r.hv.notifications, r.hv.ring_errors,
+			r.hv.guest_rx_packets, r.hv.guest_bad_descs, r.hv.guest_faults);
+	}
+	fprintf(f, "],\n \"drops\": {");
+	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
+		fprintf(f, "\"%s\": %" PRIu64 ", ", zcd_drop_reason_name(d), LOAD(dp->drops[d]));
+	fprintf(f, "\"pool_empty\": %" PRIu64 "},\n", pool_empty_drops(dp));
+	fprintf(f,
+		" \"pool\": {\"buffers\": %u, \"pages_per_buffer\": %u, \"pages\": %" PRIu64
+		", \"free\": %" PRIu64 ", \"scrubbed_bytes\": %" PRIu64
+		", \"ledger_violations\": %" PRIu64 "},\n",
+		pool->region.nb_bufs, ppb, (uint64_t)pool->region.nb_bufs * ppb,
+		(uint64_t)zcd_pool_free_count(pool) * ppb, LOAD(pool->scrubbed_bytes),
+		LOAD(pool->ledger.violations));
+	dp->mmu_ops->stats(dp->mmu, &mmu);
+	fprintf(f,
+		" \"iommu\": {\"backend\": \"%s\", \"map_calls\": %" PRIu64
+		", \"unmap_calls\": %" PRIu64 ", \"pages_mapped\": %" PRIu64
+		", \"pages_unmapped\": %" PRIu64 ", \"errors\": %" PRIu64
+		", \"mismatches\": %" PRIu64 "}}\n",
+		dp->mmu_ops->name, mmu.map_calls, mmu.unmap_calls, mmu.pages_mapped,
+		mmu.pages_unmapped, mmu.errors, LOAD(dp->dma_mismatches));
+	rc = ferror(f) ? -1 : 0;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+void zcd_stats_print_summary(const struct zcd_dataplane *dp)
+{
+	const struct zcd_pool *pool = dp->pool;
+	uint32_t ppb = pool->region.pages_per_buf;
+	uint64_t rx = 0;
+	double secs = (double)(dp->stopped_tsc - dp->started_tsc) / (double)rte_get_tsc_hz();
+
+	for (unsigned p = 0; p < dp->nb_ports; p++)
+		rx += dp->ports[p].c.rx_packets;
+	printf("\nzcdemux: %" PRIu64 " frames received on %u port(s) in %.2f s\n", rx,
+	       dp->nb_ports, secs);
+	printf("%-12s %10s %12s %9s %8s %10s %9s %8s %8s %10s\n", "vm", "rx_packets", "rx_bytes",
+	       "remapped", "copied", "no_credit", "returned", "bad_ret", "residue", "reclaimed");
+	for (unsigned v = 0; v < dp->nb_vms; v++) {
+		struct vm_report r;
+
+		vm_report(dp, v, &r);
+		printf("%-12s %10" PRIu64 " %12" PRIu64 " %9" PRIu64 " %8" PRIu64 " %10" PRIu64
+		       " %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64 "\n",
+		       r.name, r.c.rx_packets, r.c.rx_bytes, r.c.remapped, r.c.copied,
+		       r.c.dropped_no_credit, r.c.returned, r.c.bad_returns,
+		       r.hv.guest_residue_bytes, r.c.reclaimed);
+	}
+	printf("drops: ");
+	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
+		printf("%s %" PRIu64 ", ", zcd_drop_reason_name(d), dp->drops[d]);
+	printf("pool_empty %" PRIu64 "\n", pool_empty_drops(dp));
+	printf("pool: %" PRIu64 " of %" PRIu64 " pages free (%u buffers of %u page%s)\n",
+	       (uint64_t)zcd_pool_free_count(pool) * ppb, (uint64_t)pool->region.nb_bufs * ppb,
+	       pool->region.nb_bufs, ppb, ppb == 1 ? "" : "s");
+	fflush(stdout);
+}
+
+void zcd_stats_log_line(const struct zcd_dataplane *dp)
+{
+	uint64_t rx = 0, delivered = 0, no_credit = 0, dropped = 0;
+
+	for (unsigned p = 0; p < dp->nb_ports; p++)
+		rx += dp->ports[p].c.rx_packets;
+	for (unsigned v = 0; v < dp->nb_vms; v++) {
+		delivered += dp->vms[v].c.rx_packets;
+		no_credit += dp->vms[v].c.dropped_no_credit;
+	}
+	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
+		dropped += dp->drops[d];
+	ZCD_LOG(INFO,
+		"stats: rx %" PRIu64 ", delivered %" PRIu64 ", no credit %" PRIu64
+		", dropped %" PRIu64 ", pool free %u/%u\n",
+		rx, delivered, no_credit, dropped, zcd_pool_free_count(dp->pool),
+		dp->pool->region.nb_bufs);
+}
+
+/* ---- telemetry: /zcdemux/ports, /zcdemux/vms, /zcdemux/drops, /zcdemux/pool ---- */
+
+static const struct zcd_dataplane *telemetry_dp;
+
+static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	for (unsigned p = 0; p < telemetry_dp->nb_ports; p++) {
+		struct rte_tel_data *port = rte_tel_data_alloc();
+
+		if (port == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(port);
+		rte_tel_data_add_dict_u64(port, "rx_packets", LOAD(telemetry_dp->ports[p].c.rx_packets));
+		rte_tel_data_add_dict_u64(port, "rx_bytes", LOAD(telemetry_dp->ports[p].c.rx_bytes));
+		rte_tel_data_add_dict_container(d, telemetry_dp->cfg->ports[p].name, port, 0);
+	}
+	return 0;
+}
+
+static int tel_vms(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	for (unsigned v = 0; v < telemetry_dp->nb_vms; v++) {
+		struct rte_tel_data *vm = rte_tel_data_alloc();
+		struct vm_report r;
+
+		if (vm == NULL)
+			return -ENOMEM;
+		vm_report(telemetry_dp, v, &r);
+		rte_tel_data_start_dict(vm);
+		rte_tel_data_add_dict_u64(vm, "rx_packets", r.c.rx_packets);
+		rte_tel_data_add_dict_u64(vm, "rx_bytes", r.c.rx_bytes);
+		rte_tel_data_add_dict_u64(vm, "remapped", r.c.remapped);
+		rte_tel_data_add_dict_u64(vm, "copied", r.c.copied);
+		rte_tel_data_add_dict_u64(vm, "dropped_no_credit", r.c.dropped_no_credit);
+		rte_tel_data_add_dict_u64(vm, "returned", r.c.returned);
+		rte_tel_data_add_dict_u64(vm, "bad_returns", r.c.bad_returns);
+		rte_tel_data_add_dict_u64(vm, "residue_bytes", r.hv.guest_residue_bytes);
+		rte_tel_data_add_dict_u64(vm, "reclaimed", r.c.reclaimed);
+		rte_tel_data_add_dict_u64(vm, "credits", telemetry_dp->vms[v].credits);
+		rte_tel_data_add_dict_u64(vm, "outstanding", LOAD(telemetry_dp->vms[v].outstanding));
+		rte_tel_data_add_dict_container(d, r.name, vm, 0);
+	}
+	return 0;
+}
+
+static int tel_drops(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	for (unsigned r = 0; r < ZCD_DROP_REASON_COUNT; r++)
+		rte_tel_data_add_dict_u64(d, zcd_drop_reason_name(r), LOAD(telemetry_dp->drops[r]));
+	rte_tel_data_add_dict_u64(d, "pool_empty", pool_empty_drops(telemetry_dp));
+	return 0;
+}
+
+static int tel_pool(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct zcd_pool *pool = telemetry_dp->pool;
+	uint32_t ppb = pool->region.pages_per_buf;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "buffers", pool->region.nb_bufs);
+	rte_tel_data_add_dict_u64(d, "pages_per_buffer", ppb);
+	rte_tel_data_add_dict_u64(d, "pages", (uint64_t)pool->region.nb_bufs * ppb);
+	rte_tel_data_add_dict_u64(d, "free", (uint64_t)zcd_pool_free_count(pool) * ppb);
+	for (unsigned s = 0; s < ZCD_BUF_STATE_COUNT; s++)
+		rte_tel_data_add_dict_u64(d, zcd_buf_state_name(s), LOAD(pool->ledger.count[s]));
+	return 0;
+}
+
+int zcd_stats_register_telemetry(const struct zcd_dataplane *dp)
+{
+	telemetry_dp = dp;
+	if (rte_telemetry_register_cmd("/zcdemux/ports", tel_ports,
+				       "Frames and bytes received per port. No parameters") != 0 ||
+	    rte_telemetry_register_cmd("/zcdemux/vms", tel_vms,
+				       "Per-VM delivery, credit and return counters. No parameters") != 0 ||
+	    rte_telemetry_register_cmd("/zcdemux/drops", tel_drops,
+				       "Frames dropped, by reason. No parameters") != 0 ||
+	    rte_telemetry_register_cmd("/zcdemux/pool", tel_pool,
+				       "Buffer pool pages and ledger states. No parameters") != 0)
+		return -1;
+	return 0;
+}

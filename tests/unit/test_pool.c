@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The buffer pool under a real (no-hugepage) EAL: buffers are page-aligned
+ * pinned external buffers, the mempool handler keeps the ledger in step, and
+ * every way back into the free pool scrubs what the frame left behind.
+ */
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+
+#include "check.h"
+#include "pool.h"
+
+#define NB_BUFS 8
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+static void test_layout(struct zcd_pool *pool, uint32_t pages_per_buf)
+{
+	const struct zcd_buf_region *r = &pool->region;
+
+	CHECK_EQ(r->nb_bufs, NB_BUFS);
+	CHECK_EQ(r->pages_per_buf, pages_per_buf);
+	CHECK_EQ(r->buf_size, pages_per_buf * ZCD_PAGE_SIZE);
+	CHECK_EQ((uintptr_t)r->base % ZCD_PAGE_SIZE, 0);
+	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS);
+	CHECK_EQ(rte_mempool_avail_count(pool->mp), NB_BUFS);
+	for (uint32_t id = 0; id < NB_BUFS; id++) {
+		struct rte_mbuf *m = pool->mbuf_of[id];
+
+		CHECK_EQ(zcd_mbuf_buf_id(m), id);
+		CHECK(m->buf_addr == zcd_buf_addr(r, id));
+		CHECK_EQ(m->buf_len, r->buf_size);
+		/* The mbuf header is nowhere near the pages a VM may see. */
+		CHECK((uint8_t *)m + sizeof(*m) <= r->base || (uint8_t *)m >= r->base + r->bytes);
+		CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
+	}
+}
+
+/* The driver takes a buffer, a frame lands, the dataplane drops it. */
+static void test_drop_scrubs_frame(struct zcd_pool *pool)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	uint32_t id;
+
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	id = zcd_mbuf_buf_id(m);
+	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_POSTED);
+	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS - 1);
+	memset(rte_pktmbuf_append(m, 1000), 0x5a, 1000);
+	CHECK_EQ(zcd_ledger_receive(&pool->ledger, id), 0);
+	rte_pktmbuf_free(m);
+	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
+	CHECK(all_zero(zcd_buf_addr(&pool->region, id), pool->region.buf_size));
+	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS);
+}
+
+/* A posted buffer given back by the driver may hold anything: all of it is zeroed. */
+static void test_unposted_buffer_fully_scrubbed(struct zcd_pool *pool)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	uint32_t id;
+	uint8_t *page;
+
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	id = zcd_mbuf_buf_id(m);
+	page = zcd_buf_addr(&pool->region, id);
+	page[0] = 1; /* a device wrote where no frame was recorded */
+	page[pool->region.buf_size - 1] = 1;
+	rte_pktmbuf_free(m);
+	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
+	CHECK(all_zero(page, pool->region.buf_size));
+}
+
+/* The full trip through a VM, then a buffer in the wrong state is refused. */
+static void test_reclaimed_path_and_quarantine(struct zcd_pool *pool)
+{
+	struct zcd_ledger *l = &pool->ledger;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	uint32_t id;
+
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	id = zcd_mbuf_buf_id(m);
+	memset(rte_pktmbuf_append(m, 64), 0x77, 64);
+	CHECK_EQ(zcd_ledger_receive(l, id), 0);
+	CHECK_EQ(zcd_ledger_grant(l, id, 3), 0);
+	CHECK_EQ(zcd_ledger_accept_return(l, 3, id, l->entries[id].generation), ZCD_RETURN_OK);
+	CHECK_EQ(zcd_ledger_revoked(l, id), 0);
+	zcd_pool_scrub_frame(pool, m);
+	CHECK(all_zero(zcd_buf_addr(&pool->region, id), pool->region.buf_size));
+	CHECK_EQ(zcd_ledger_scrubbed(l, id), 0);
+	rte_pktmbuf_free(m);
+	CHECK_EQ(zcd_ledger_state(l, id), ZCD_BUF_FREE);
+	CHECK_EQ(l->violations, 0);
+
+	/* A granted buffer freed by mistake stays out of the pool, counted. */
+	m = rte_pktmbuf_alloc(pool->mp);
+	id = zcd_mbuf_buf_id(m);
+	CHECK_EQ(zcd_ledger_receive(l, id), 0);
+	CHECK_EQ(zcd_ledger_grant(l, id, 3), 0);
+	rte_pktmbuf_free(m);
+	CHECK_EQ(zcd_ledger_state(l, id), ZCD_BUF_GRANTED);
+	CHECK_EQ(l->violations, 1);
+	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS - 1);
+}
+
+/* The pool refuses to hand out more than it has. */
+static void test_exhaustion(struct zcd_pool *pool)
+{
+	struct rte_mbuf *m[NB_BUFS + 1];
+	unsigned free_before = zcd_pool_free_count(pool);
+
+	CHECK(rte_pktmbuf_alloc_bulk(pool->mp, m, free_before + 1) != 0);
+	CHECK_EQ(rte_pktmbuf_alloc_bulk(pool->mp, m, free_before), 0);
+	CHECK(rte_pktmbuf_alloc(pool->mp) == NULL);
+	CHECK_EQ(pool->ledger.count[ZCD_BUF_POSTED], free_before);
+	rte_pktmbuf_free_bulk(m, free_before);
+	CHECK_EQ(zcd_pool_free_count(pool), free_before);
+}
+
+int main(int argc, char **argv)
+{
+	char *eal_args[] = {argv[0], "--no-huge", "-m", "64", "--no-pci", "-l", "0",
+			    "--file-prefix", "zcd-test-pool", "--log-level", "lib.eal:error",
+			    "--no-telemetry"};
+	struct zcd_pool *pool;
+	char err[256];
+
+	(void)argc;
+	if (rte_eal_init((int)(sizeof(eal_args) / sizeof(eal_args[0])), eal_args) < 0) {
+		fprintf(stderr, "test_pool: cannot initialise EAL\n");
+		return 1;
+	}
+	CHECK_EQ(zcd_pool_pages_per_buf(1518), 1);
+	CHECK_EQ(zcd_pool_pages_per_buf(ZCD_PAGE_SIZE - RTE_PKTMBUF_HEADROOM), 1);
+	CHECK_EQ(zcd_pool_pages_per_buf(ZCD_PAGE_SIZE - RTE_PKTMBUF_HEADROOM + 1), 2);
+	CHECK_EQ(zcd_pool_pages_per_buf(9018), 3);
+
+	for (uint32_t ppb = 1; ppb <= 3; ppb += 2) {
+		pool = zcd_pool_create(NB_BUFS, ppb, 0, err, sizeof(err));
+		CHECK(pool != NULL);
+		if (pool == NULL) {
+			fprintf(stderr, "zcd_pool_create: %s\n", err);
+			break;
+		}
+		test_layout(pool, ppb);
+		test_drop_scrubs_frame(pool);
+		test_unposted_buffer_fully_scrubbed(pool);
+		test_reclaimed_path_and_quarantine(pool);
+		test_exhaustion(pool);
+		zcd_pool_destroy(pool);
+	}
+	CHECK(zcd_pool_create(NB_BUFS, 17, 0, err, sizeof(err)) == NULL);
+	CHECK_STR_CONTAINS(err, "17 pages");
+	rte_eal_cleanup();
+	return check_report("test_pool");
+}
