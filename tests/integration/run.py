@@ -1,0 +1,748 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Integration tests: run the real zcdemux binary on generated captures.
+
+    python3 tests/integration/run.py --binary build/zcdemux --work build/it [-k SUBSTRING] [-v]
+
+For every scenario of tests/tools/zcdgen.py: write the capture, the config
+(absolute paths) and the oracle's expected results under WORK/<scenario>/,
+run the daemon, then check
+
+  * exit status 0 (timeout: killed, failed with the tail of its stderr);
+  * every VM's sink, frame by frame and byte for byte (caplen == origlen ==
+    frame length; pcap header: magic a1b2c3d4, v2.4, linktype 1, snaplen >= 65535);
+  * every counter of the stats JSON the spec lists, exactly; pool.free == pool.pages > 0.
+
+Then: the demo exactly as `make demo` runs it (configs/demo.yaml, relative
+paths, from a scratch cwd), configuration errors (non-zero exit, one
+"<config>:<line>: <key>: ..." line on stderr, no sink created, no EAL output),
+--help, --duration, SIGINT, and the live counters over DPDK telemetry.
+
+Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
+the default is 3 when the binary looks ASan-instrumented, else 1).
+
+Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
+
+import zcdgen  # noqa: E402
+
+VM_COUNTERS = ["rx_packets", "rx_bytes", "remapped", "copied", "dropped_no_credit", "returned",
+               "bad_returns", "residue_bytes"]
+DROP_COUNTERS = ["runt", "oversize", "unknown_unicast", "pool_empty", "no_receiver"]
+PORT_COUNTERS = ["rx_packets", "rx_bytes"]
+
+
+# --------------------------------------------------------------------------
+# Plumbing
+
+
+@dataclass
+class Ctx:
+    binary: str
+    work: str
+    base_timeout: float
+    scale: float
+    verbose: bool
+    max_problems: int = 12
+
+    @property
+    def timeout(self) -> float:
+        return self.base_timeout * self.scale
+
+
+@dataclass
+class RunResult:
+    rc: Optional[int]
+    stdout: str
+    stderr: str
+    elapsed: float
+    timed_out: bool = False
+    argv: list = field(default_factory=list)
+
+
+def _dpdk_runtime_dir(prefix: str) -> str:
+    if os.getuid() == 0:
+        base = "/var/run"
+    else:
+        base = os.environ.get("XDG_RUNTIME_DIR", "/tmp")
+    return os.path.join(base, "dpdk", prefix)
+
+
+def eal_args(scenario: str) -> list:
+    prefix = f"zcd-it-{scenario}-{os.getpid()}"
+    return ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix", prefix,
+            "--log-level=lib.eal:warning"]
+
+
+def _cleanup_runtime(argv: list) -> None:
+    if "--file-prefix" in argv:
+        prefix = argv[argv.index("--file-prefix") + 1]
+        if prefix.startswith("zcd-it-") and prefix.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(_dpdk_runtime_dir(prefix), ignore_errors=True)
+
+
+def run_daemon(ctx: Ctx, argv: list, workdir: str, cwd: Optional[str] = None,
+               timeout: Optional[float] = None, sigint_after: Optional[float] = None) -> RunResult:
+    """Run argv with stdout/stderr to files in workdir.  With sigint_after,
+    send SIGINT after that many seconds (rc None + note if it exited first)."""
+    timeout = ctx.timeout if timeout is None else timeout
+    out_path = os.path.join(workdir, "daemon.stdout")
+    err_path = os.path.join(workdir, "daemon.stderr")
+    with open(os.path.join(workdir, "command.txt"), "w") as fh:
+        fh.write(f"cd {cwd or os.getcwd()}\n" + " ".join(_shquote(a) for a in argv) + "\n")
+    t0 = time.monotonic()
+    timed_out = False
+    early_exit = None
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
+        try:
+            if sigint_after is not None:
+                try:
+                    early_exit = proc.wait(timeout=sigint_after)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()
+            proc.wait()
+    elapsed = time.monotonic() - t0
+    _cleanup_runtime(argv)
+    res = RunResult(proc.returncode, _read(out_path), _read(err_path), elapsed, timed_out, argv)
+    if early_exit is not None:
+        res.rc = None
+        res.stderr += f"\n[run.py: exited with status {early_exit} before SIGINT was sent]"
+    return res
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _shquote(a: str) -> str:
+    return a if re.fullmatch(r"[A-Za-z0-9_./:=,@+-]+", a) else "'" + a.replace("'", "'\\''") + "'"
+
+
+def tail(text: str, n: int = 15) -> str:
+    lines = text.rstrip().splitlines()[-n:]
+    return "\n".join("      | " + ln for ln in lines) if lines else "      | (empty)"
+
+
+def fresh_dir(path: str) -> str:
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+# --------------------------------------------------------------------------
+# Checking a run against the oracle
+
+
+def describe_frame(data: bytes, by_bytes: dict, scn: zcdgen.Scenario) -> str:
+    f = by_bytes.get(data)
+    if f is not None:
+        return f"frame seq {f.seq} ({f.desc})"
+    seq = zcdgen.seq_from_frame(data)
+    if seq is not None and seq < len(scn.frames):
+        f = scn.frames[seq]
+        return f"a corrupted copy of seq {f.seq}? ({f.desc}; got {len(data)} bytes)"
+    return f"an unknown frame of {len(data)} bytes, starting {data[:16].hex()}"
+
+
+def _position_hint(i: int, expected: list, actual: list) -> str:
+    """Where the two frames at index i sit in the other sequence, if anywhere."""
+    exp_pos = {f.data: k for k, f in enumerate(expected)}
+    act_pos = {}
+    for k, d in enumerate(actual):
+        act_pos.setdefault(d, k)
+    hints = []
+    k = exp_pos.get(actual[i])
+    if k is not None:
+        hints.append(f"it is expected at #{k}")
+    else:
+        hints.append("it is not expected in this sink at all")
+    k = act_pos.get(expected[i].data)
+    hints.append(f"the expected frame is at actual #{k}" if k is not None
+                 else "the expected frame is missing from the sink")
+    return " (" + "; ".join(hints) + ")"
+
+
+def compare_sink(scn, vm: str, path: str, expected: list, by_bytes: dict) -> list:
+    probs = []
+    if not os.path.exists(path):
+        return [f"sink {vm}: {path} was not created"]
+    try:
+        pf = zcdgen.read_pcap(path)
+    except (zcdgen.PcapError, OSError) as ex:
+        return [f"sink {vm}: unreadable pcap: {ex}"]
+    if pf.magic != zcdgen.PCAP_MAGIC:
+        probs.append(f"sink {vm}: pcap magic {pf.magic:#x}, expected {zcdgen.PCAP_MAGIC:#x}")
+    if pf.version != (2, 4):
+        probs.append(f"sink {vm}: pcap version {pf.version}, expected (2, 4)")
+    if pf.linktype != zcdgen.PCAP_LINKTYPE_ETHERNET:
+        probs.append(f"sink {vm}: linktype {pf.linktype}, expected 1")
+    if pf.snaplen < 65535:
+        probs.append(f"sink {vm}: snaplen {pf.snaplen}, expected >= 65535")
+    actual = []
+    for i, (_ts, _frac, caplen, origlen, data) in enumerate(pf.records):
+        if caplen != origlen:
+            probs.append(f"sink {vm}: frame {i}: caplen {caplen} != origlen {origlen}")
+        actual.append(data)
+    n = min(len(expected), len(actual))
+    mismatches = [i for i in range(n) if expected[i].data != actual[i]]
+    if mismatches:
+        i = mismatches[0]
+        e, a = expected[i], actual[i]
+        off = next((k for k in range(min(len(e.data), len(a))) if e.data[k] != a[k]), min(len(e.data), len(a)))
+        probs.append(
+            f"sink {vm}: frame {i} differs ({len(mismatches)} of {n} frames differ): "
+            f"expected seq {e.seq} ({e.desc}), {len(e.data)} bytes; actual {len(a)} bytes, "
+            f"first difference at byte {off}"
+            + (f" (expected {e.data[off]:#04x}, actual {a[off]:#04x})" if off < min(len(e.data), len(a)) else "")
+            + f"; the actual frame is {describe_frame(a, by_bytes, scn)}"
+            + _position_hint(i, expected, actual))
+    if len(actual) != len(expected):
+        msg = f"sink {vm}: expected {len(expected)} frames, got {len(actual)}"
+        if len(actual) < len(expected):
+            e = expected[len(actual)]
+            msg += f"; first missing: #{len(actual)} = seq {e.seq} ({e.desc})"
+        else:
+            msg += f"; first extra: #{len(expected)} = {describe_frame(actual[len(expected)], by_bytes, scn)}"
+        probs.append(msg)
+    return probs
+
+
+def compare_stats(path: str, exp: zcdgen.Expected) -> list:
+    try:
+        with open(path) as fh:
+            st = json.load(fh)
+    except FileNotFoundError:
+        return [f"stats JSON {path} was not written"]
+    except (OSError, ValueError) as ex:
+        return [f"stats JSON {path}: {ex}"]
+    return compare_stats_dict(st, exp)
+
+
+def _get(d, key):
+    if not isinstance(d, dict):
+        return None, "not an object"
+    if key not in d:
+        return None, "missing"
+    return d[key], None
+
+
+def compare_stats_dict(st: dict, exp: zcdgen.Expected) -> list:
+    probs = []
+    want = exp.stats
+
+    def cmp(label, obj, key, expected):
+        v, err = _get(obj, key)
+        if err:
+            probs.append(f"counter {label}.{key}: expected {expected}, {err}")
+        elif v != expected or isinstance(v, bool):
+            probs.append(f"counter {label}.{key}: expected {expected}, actual {v}")
+
+    ports = st.get("ports") if isinstance(st, dict) else None
+    if not isinstance(ports, list) or len(ports) != len(want["ports"]):
+        probs.append(f"stats: ports: expected {len(want['ports'])} entries, actual {ports!r:.200}")
+    else:
+        for wp, ap in zip(want["ports"], ports):
+            cmp("ports[0]", ap, "name", wp["name"])
+            for k in PORT_COUNTERS:
+                cmp(f"ports[{wp['name']}]", ap, k, wp[k])
+    vms = st.get("vms") if isinstance(st, dict) else None
+    if not isinstance(vms, list) or len(vms) != len(want["vms"]):
+        probs.append(f"stats: vms: expected {len(want['vms'])} entries in config order, "
+                     f"actual {len(vms) if isinstance(vms, list) else vms!r}")
+    else:
+        for k, (wv, av) in enumerate(zip(want["vms"], vms)):
+            cmp(f"vms[{k}]", av, "name", wv["name"])
+            for c in VM_COUNTERS:
+                cmp(f"vms[{wv['name']}]", av, c, wv[c])
+    drops = st.get("drops") if isinstance(st, dict) else None
+    for c in DROP_COUNTERS:
+        cmp("drops", drops, c, want["drops"][c])
+    probs += check_pool(st)
+    return probs
+
+
+def check_pool(st: dict) -> list:
+    pool = st.get("pool") if isinstance(st, dict) else None
+    if not isinstance(pool, dict) or "pages" not in pool or "free" not in pool:
+        return [f"stats: pool.pages/pool.free missing: {pool!r:.200}"]
+    pages, free = pool["pages"], pool["free"]
+    if not isinstance(pages, int) or pages <= 0:
+        return [f"counter pool.pages: expected > 0, actual {pages}"]
+    if free != pages:
+        return [f"counter pool.free: expected {pages} (== pool.pages), actual {free}"]
+    return []
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_problems(res: RunResult) -> list:
+    """A sanitizer report fails a run even where a non-zero exit is expected."""
+    return [f"sanitizer report on stderr:\n{tail(res.stderr, 30)}"
+            for m in SANITIZER_MARKERS if m in res.stderr][:1]
+
+
+def check_run(ctx: Ctx, scn, exp, res: RunResult, stats_path: str, sinks: dict) -> list:
+    probs = sanitizer_problems(res)
+    if res.timed_out:
+        return [f"timed out after {res.elapsed:.0f}s (killed); stderr tail:\n{tail(res.stderr)}"]
+    if res.rc != 0:
+        probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
+    probs += compare_stats(stats_path, exp)
+    by_bytes = {f.data: f for f in scn.frames}
+    for v in scn.vms:
+        if v.name in sinks:
+            probs += compare_sink(scn, v.name, sinks[v.name], exp.per_vm[v.name], by_bytes)
+    return probs
+
+
+# --------------------------------------------------------------------------
+# Tests
+
+
+@dataclass
+class Outcome:
+    name: str
+    problems: list
+    elapsed: float
+    note: str = ""
+
+
+def daemon_argv(ctx: Ctx, name: str, config: str, stats: Optional[str], extra: list) -> list:
+    argv = [ctx.binary] + eal_args(name) + ["--", "--config", config]
+    if stats:
+        argv += ["--stats-json", stats]
+    return argv + extra
+
+
+def test_scenario(ctx: Ctx, name: str) -> Outcome:
+    scn = zcdgen.get_scenario(name)
+    exp = zcdgen.oracle(scn)
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    files = zcdgen.write_scenario(scn, wd, exp)
+    stats = os.path.join(wd, "stats.json")
+    argv = daemon_argv(ctx, name, files["config"], stats, ["--idle-exit", "300"])
+    res = run_daemon(ctx, argv, wd)
+    probs = check_run(ctx, scn, exp, res, stats, files["sinks"])
+    note = f"{len(scn.frames)} frames, {len(scn.vms)} VMs" + (f", iommu {scn.iommu}" if scn.iommu else "")
+    return Outcome(name, probs, res.elapsed, note)
+
+
+def test_demo(ctx: Ctx) -> Outcome:
+    """configs/demo.yaml as `make demo` runs it, relative paths from a scratch cwd."""
+    scn = zcdgen.get_scenario("demo")
+    exp = zcdgen.oracle(scn)
+    wd = fresh_dir(os.path.join(ctx.work, "demo"))
+    demo_dir = os.path.join(wd, "build", "demo")
+    os.makedirs(demo_dir)
+    zcdgen.write_pcap(os.path.join(demo_dir, "traffic.pcap"), scn.frames)
+    config = os.path.join(REPO, "configs", "demo.yaml")
+    probs = []
+    try:
+        with open(config) as fh:
+            cfg = zcdgen.yaml_load(fh.read())
+        want = scn.config("build/demo/traffic.pcap", "build/demo")
+        if cfg != want:
+            probs.append(f"configs/demo.yaml does not describe the demo scenario:\n  file: {cfg}\n  want: {want}")
+    except (OSError, ValueError, AssertionError) as ex:
+        probs.append(f"configs/demo.yaml: {ex}")
+    stats = os.path.join(wd, "stats.json")
+    argv = daemon_argv(ctx, "demo", config, stats, ["--idle-exit", "500"])
+    res = run_daemon(ctx, argv, wd, cwd=wd)
+    sinks = {v.name: os.path.join(demo_dir, f"{v.name}.pcap") for v in scn.vms}
+    probs += check_run(ctx, scn, exp, res, stats, sinks)
+    return Outcome("demo", probs, res.elapsed, f"configs/demo.yaml, {len(scn.frames)} frames")
+
+
+def test_help(ctx: Ctx) -> Outcome:
+    wd = fresh_dir(os.path.join(ctx.work, "help"))
+    res = run_daemon(ctx, [ctx.binary, "--help"], wd, timeout=30 * ctx.scale)
+    probs = sanitizer_problems(res)
+    if res.timed_out:
+        probs.append("--help timed out")
+    elif res.rc != 0:
+        probs.append(f"--help: exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
+    if "--config" not in res.stdout + res.stderr:
+        probs.append("--help: usage does not mention --config")
+    if "EAL:" in res.stdout + res.stderr:
+        probs.append("--help: EAL output (DPDK was started)")
+    return Outcome("help", probs, res.elapsed)
+
+
+def _sig_or_duration(ctx: Ctx, name: str, mode: str) -> Outcome:
+    scn = zcdgen.get_scenario("unicast")
+    exp = zcdgen.oracle(scn)
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    files = zcdgen.write_scenario(scn, wd, exp)
+    stats = os.path.join(wd, "stats.json")
+    if mode == "sigint":
+        argv = daemon_argv(ctx, name, files["config"], stats, ["--duration", "600"])
+        res = run_daemon(ctx, argv, wd, sigint_after=2.0 * ctx.scale)
+    else:
+        argv = daemon_argv(ctx, name, files["config"], stats, ["--duration", "2"])
+        res = run_daemon(ctx, argv, wd)
+    if res.timed_out:
+        return Outcome(name, [f"did not exit ({mode}) within {ctx.timeout:.0f}s; stderr tail:\n"
+                              f"{tail(res.stderr)}"], res.elapsed)
+    if res.rc is None:
+        return Outcome(name, [f"exited on its own before SIGINT; stderr tail:\n{tail(res.stderr)}"],
+                       res.elapsed)
+    probs = []
+    if mode == "duration" and res.elapsed < 2.0:
+        probs.append(f"--duration 2 exited after {res.elapsed:.2f}s")
+    try:
+        with open(stats) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError) as ex:
+        st = None
+        probs.append(f"stats JSON: {ex}")
+    read = None
+    if isinstance(st, dict) and isinstance(st.get("ports"), list) and st["ports"]:
+        read = st["ports"][0].get("rx_packets") if isinstance(st["ports"][0], dict) else None
+    if read == len(scn.frames):
+        probs += check_run(ctx, scn, exp, res, stats, files["sinks"])
+        note = "whole capture read: all outputs checked"
+    else:
+        probs += sanitizer_problems(res)
+        if res.rc != 0:
+            probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
+        if st is not None:
+            probs += check_pool(st)
+        note = f"only {read} of {len(scn.frames)} frames read before the stop: exit status and pool checked"
+    return Outcome(name, probs, res.elapsed, note)
+
+
+# ---- live counters over DPDK telemetry
+
+def telemetry_query(sock_path: str, cmd: str):
+    """One command on DPDK's telemetry socket (what dpdk-telemetry.py does)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(5)
+        s.connect(sock_path)
+        s.recv(1 << 16)  # greeting with the version and max output length
+        s.send(cmd.encode())
+        return json.loads(s.recv(1 << 20).decode())[cmd]
+
+
+def telemetry_stats(sock_path: str, scn) -> dict:
+    """The /zcdemux/* answers, shaped like the stats JSON."""
+    ports = telemetry_query(sock_path, "/zcdemux/ports")
+    vms = telemetry_query(sock_path, "/zcdemux/vms")
+    return {
+        "ports": [dict(name=n, **c) for n, c in ports.items()],
+        "vms": [dict(name=v.name, **vms[v.name]) for v in scn.vms if v.name in vms],
+        "drops": telemetry_query(sock_path, "/zcdemux/drops"),
+        "pool": telemetry_query(sock_path, "/zcdemux/pool"),
+    }
+
+
+def live_problems(live: dict, scn, exp) -> list:
+    """Counters as at exit; but while running, the stalled VMs still hold
+    every page remapped to them, so the pool is short by exactly those."""
+    held = sum(v["remapped"] for v in exp.stats["vms"]
+               if next(x for x in scn.vms if x.name == v["name"]).stall)
+    pool = live["pool"]
+    probs = [p for p in compare_stats_dict(live, exp) if not p.startswith("counter pool.")]
+    if pool.get("granted") != held or pool.get("free") != pool.get("pages", 0) - held * pool.get(
+            "pages_per_buffer", 1):
+        probs.append(f"pool: expected {held} buffers granted to stalled VMs and the rest free, "
+                     f"actual {pool}")
+    return probs
+
+
+def test_telemetry(ctx: Ctx) -> Outcome:
+    """While the daemon runs, /zcdemux/* must report the same counters the
+    stats JSON reports at exit."""
+    name = "telemetry"
+    scn = zcdgen.get_scenario("stall")
+    exp = zcdgen.oracle(scn)
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    files = zcdgen.write_scenario(scn, wd, exp)
+    stats = os.path.join(wd, "stats.json")
+    argv = daemon_argv(ctx, name, files["config"], stats, ["--duration", "600"])
+    prefix = argv[argv.index("--file-prefix") + 1]
+    sock_path = os.path.join(_dpdk_runtime_dir(prefix), "dpdk_telemetry.v2")
+    probs, live = [], None
+    t0 = time.monotonic()
+    with open(os.path.join(wd, "daemon.stdout"), "wb") as out, \
+            open(os.path.join(wd, "daemon.stderr"), "wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            # Until the counters settle on what the oracle expects, or time is up.
+            while time.monotonic() - t0 < ctx.timeout / 2 and proc.poll() is None:
+                try:
+                    live = telemetry_stats(sock_path, scn)
+                    if not live_problems(live, scn, exp):
+                        break
+                except (OSError, ValueError, KeyError):
+                    pass
+                time.sleep(0.2)
+            if live is None:
+                probs.append("telemetry: no answer from " + sock_path)
+            else:
+                probs += ["telemetry: " + p for p in live_problems(live, scn, exp)]
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            probs.append("did not exit after SIGINT")
+    _cleanup_runtime(argv)
+    res = RunResult(proc.returncode, _read(os.path.join(wd, "daemon.stdout")),
+                    _read(os.path.join(wd, "daemon.stderr")), time.monotonic() - t0)
+    probs += check_run(ctx, scn, exp, res, stats, files["sinks"])
+    return Outcome(name, probs, res.elapsed, "/zcdemux/ports, vms, drops, pool while running")
+
+
+# ---- configuration errors
+
+def _base_config_lines(pcap: str, sinkdir: str) -> list:
+    return [
+        "# zcdemux integration test: configuration error",   # 1
+        "ports:",                                              # 2
+        "  - name: uplink",                                    # 3
+        f'    devargs: "net_pcap0,rx_pcap={pcap}"',            # 4
+        "hypervisor:",                                         # 5
+        "  backend: sim",                                      # 6
+        "iommu:",                                              # 7
+        "  backend: none",                                     # 8
+        "dataplane:",                                          # 9
+        "  mtu: 1500",                                         # 10
+        "  unknown_unicast: drop",                             # 11
+        "vms:",                                                # 12
+        "  - name: vm1",                                       # 13
+        '    macs: ["02:00:00:00:00:01", "02:00:00:00:00:aa"]',  # 14
+        "    sim:",                                            # 15
+        f'      sink: "{sinkdir}/vm1.pcap"',                   # 16
+        "      stall: false",                                  # 17
+        "  - name: vm2",                                       # 18
+        '    macs: ["02:00:00:00:00:02"]',                     # 19
+        "    vlan: 10",                                        # 20
+        "    credits: 64",                                     # 21
+        "    sim:",                                            # 22
+        f'      sink: "{sinkdir}/vm2.pcap"',                   # 23
+        "      stall: false",                                  # 24
+    ]
+
+
+def _replace(lines, lineno, text):
+    out = list(lines)
+    out[lineno - 1] = text
+    return out
+
+
+def _insert(lines, after, text):
+    out = list(lines)
+    out.insert(after, text)
+    return out
+
+
+# (name, edit(lines) -> lines, expected line or None, key substrings (any), what)
+CONFIG_ERRORS = [
+    ("unknown_key", lambda L: _insert(L, 14, '    colour: "blue"'), 15, ("colour",),
+     "an unknown key in a VM"),
+    ("unknown_top_key", lambda L: L + ["statistics: yes"], 25, ("statistics",),
+     "an unknown top-level key"),
+    ("bad_mac", lambda L: _replace(L, 19, '    macs: ["02:00:00:00:00:0g"]'), 19, ("mac",),
+     "a malformed MAC"),
+    ("short_mac", lambda L: _replace(L, 19, '    macs: ["02:00:00:00:02"]'), 19, ("mac",),
+     "a MAC with five octets"),
+    ("duplicate_mac_vlan", lambda L: _replace(_replace(L, 19, '    macs: ["02:00:00:00:00:01"]'), 20,
+                                              "    # untagged, like vm1"),
+     range(18, 25), ("mac", "vlan"), "the same (MAC, untagged) in two VMs"),
+    ("duplicate_mac_case", lambda L: _replace(_replace(L, 19, '    macs: ["02:00:00:00:00:AA"]'), 20,
+                                              "    # untagged, like vm1"),
+     range(18, 25), ("mac", "vlan"), "the same MAC in another case in two untagged VMs"),
+    ("unknown_hv_backend", lambda L: _replace(L, 6, "  backend: vmware"), 6, ("backend",),
+     "an unknown hypervisor backend"),
+    ("unknown_iommu_backend", lambda L: _replace(L, 8, "  backend: nosuch"), 8, ("backend",),
+     "an unknown iommu backend"),
+    ("vlan_4095", lambda L: _replace(L, 20, "    vlan: 4095"), 20, ("vlan",), "VLAN ID 4095"),
+    ("mtu_9001", lambda L: _replace(L, 10, "  mtu: 9001"), 10, ("mtu",), "mtu above 9000"),
+    ("unknown_unicast_novm", lambda L: _replace(L, 11, "  unknown_unicast: vm9"), 11,
+     ("unknown_unicast",), "unknown_unicast naming no VM"),
+]
+
+
+def test_config_error(ctx: Ctx, case) -> Outcome:
+    cname, edit, want_line, keys, what = case
+    name = f"config_error/{cname}"
+    wd = fresh_dir(os.path.join(ctx.work, "config_error", cname))
+    pcap = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(pcap, zcdgen.get_scenario("runts").frames[:20])
+    sinkdir = os.path.join(wd, "sinks")
+    os.makedirs(sinkdir)
+    if cname == "missing_file":
+        config = os.path.join(wd, "no-such-config.yaml")
+    else:
+        config = os.path.join(wd, "config.yaml")
+        with open(config, "w") as fh:
+            fh.write("\n".join(edit(_base_config_lines(pcap, sinkdir))) + "\n")
+    stats = os.path.join(wd, "stats.json")
+    argv = daemon_argv(ctx, f"cfg-{cname}", config, stats, ["--idle-exit", "300"])
+    res = run_daemon(ctx, argv, wd, timeout=60 * ctx.scale)
+    probs = sanitizer_problems(res)
+    if res.timed_out:
+        return Outcome(name, [f"{what}: timed out (did the daemon start anyway?)"], res.elapsed)
+    if res.rc == 0:
+        probs.append(f"{what}: exit status 0, expected non-zero")
+    elif res.rc < 0:
+        probs.append(f"{what}: killed by signal {-res.rc}")
+    pat = re.compile(r"^" + re.escape(config) + r"(?::(\d+))?: (.*)$")
+    hits = [m for m in (pat.match(ln) for ln in res.stderr.splitlines()) if m]
+    if not hits:
+        probs.append(f"{what}: no '{config}:<line>: <key>: ...' line on stderr; stderr tail:\n{tail(res.stderr)}")
+    else:
+        m = hits[0]
+        line = int(m.group(1)) if m.group(1) else None
+        rest = m.group(2)
+        if want_line is None:
+            if line is not None:
+                probs.append(f"{what}: error names line {line}, expected no line: {m.group(0)}")
+        else:
+            ok_lines = want_line if isinstance(want_line, range) else [want_line]
+            if line is None:
+                probs.append(f"{what}: error has no line number, expected "
+                             f"{_lines_text(ok_lines)}: {m.group(0)}")
+            elif line not in ok_lines:
+                probs.append(f"{what}: error names line {line}, expected {_lines_text(ok_lines)}: {m.group(0)}")
+            key, sep, msg = rest.partition(": ")
+            if not sep or not msg.strip():
+                probs.append(f"{what}: error is not '<key>: <message>' after the line: {m.group(0)}")
+            elif not any(k in key.lower() for k in keys):
+                probs.append(f"{what}: key '{key}' does not name {' or '.join(keys)}: {m.group(0)}")
+    for fn in ("vm1.pcap", "vm2.pcap"):
+        if os.path.exists(os.path.join(sinkdir, fn)):
+            probs.append(f"{what}: sink {fn} was created")
+    if "EAL:" in res.stderr or "EAL:" in res.stdout:
+        probs.append(f"{what}: EAL output: DPDK was started before the config was rejected")
+    return Outcome(name, probs, res.elapsed, what)
+
+
+def _lines_text(lines) -> str:
+    lines = list(lines)
+    return str(lines[0]) if len(lines) == 1 else f"{lines[0]}-{lines[-1]}"
+
+
+CONFIG_ERRORS.append(("missing_file", None, None, (), "a config file that does not exist"))
+
+
+# --------------------------------------------------------------------------
+# Main
+
+
+def looks_like_asan(binary: str) -> bool:
+    try:
+        with open(binary, "rb") as fh:
+            data = fh.read()
+        return b"__asan_init" in data or b"libasan.so" in data
+    except OSError:
+        return False
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", default=os.path.join(REPO, "build", "zcdemux"))
+    ap.add_argument("--work", default=os.path.join(REPO, "build", "it"))
+    ap.add_argument("-k", dest="filter", default=None, help="run only tests whose name contains this")
+    ap.add_argument("-v", dest="verbose", action="store_true", help="every problem, commands, stderr")
+    ap.add_argument("--timeout", type=float, default=120.0,
+                    help="per-run timeout in seconds before scaling (default 120)")
+    ap.add_argument("--list", action="store_true", help="list the tests and exit")
+    a = ap.parse_args(argv)
+
+    binary = os.path.abspath(a.binary)
+    scale_env = os.environ.get("ZCD_TEST_TIMEOUT_SCALE")
+    if scale_env:
+        scale = float(scale_env)
+    else:
+        scale = 3.0 if looks_like_asan(binary) else 1.0
+    ctx = Ctx(binary, os.path.abspath(a.work), a.timeout, scale, a.verbose)
+
+    tests = [("oracle_selftest", lambda: Outcome("oracle_selftest", zcdgen.selftest(REPO), 0.0))]
+    tests.append(("help", lambda: test_help(ctx)))
+    for case in CONFIG_ERRORS:
+        tests.append((f"config_error/{case[0]}", lambda c=case: test_config_error(ctx, c)))
+    for name in zcdgen.SCENARIOS:
+        if name == "demo":
+            continue
+        tests.append((name, lambda n=name: test_scenario(ctx, n)))
+    tests.append(("demo", lambda: test_demo(ctx)))
+    tests.append(("duration", lambda: _sig_or_duration(ctx, "duration", "duration")))
+    tests.append(("signal_sigint", lambda: _sig_or_duration(ctx, "signal_sigint", "sigint")))
+    tests.append(("telemetry", lambda: test_telemetry(ctx)))
+    if a.filter:
+        tests = [t for t in tests if a.filter in t[0]]
+    if a.list:
+        print("\n".join(n for n, _ in tests))
+        return 0
+    if not tests:
+        print(f"run.py: no test matches -k {a.filter!r}")
+        return 2
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        print(f"run.py: {binary} is not an executable (build it with `make`)")
+        return 2
+
+    os.makedirs(ctx.work, exist_ok=True)
+    print(f"zcdemux integration tests: {binary}, work {ctx.work}, timeout {ctx.timeout:.0f}s per run")
+    t0 = time.monotonic()
+    failed = []
+    width = max(len(n) for n, _ in tests)
+    for name, fn in tests:
+        try:
+            out = fn()
+        except Exception as ex:  # a bug in the runner or oracle: report, keep going
+            import traceback
+            out = Outcome(name, [f"runner error: {ex!r}\n{traceback.format_exc()}"], 0.0)
+        status = "PASS" if not out.problems else "FAIL"
+        print(f"{status}  {name:<{width}}  {out.elapsed:5.1f}s  {out.note}", flush=True)
+        if out.problems:
+            failed.append(name)
+            shown = out.problems if ctx.verbose else out.problems[:ctx.max_problems]
+            for p in shown:
+                print("    - " + p)
+            if len(shown) < len(out.problems):
+                print(f"    ... and {len(out.problems) - len(shown)} more (-v shows all)")
+            wd = os.path.join(ctx.work, name)
+            if os.path.isdir(wd):
+                print(f"    work dir: {wd} (command.txt, daemon.stderr, expected/frames.txt)")
+        if ctx.verbose and os.path.exists(os.path.join(ctx.work, name, "daemon.stderr")):
+            err = _read(os.path.join(ctx.work, name, "daemon.stderr"))
+            if err.strip():
+                print("    stderr:\n" + tail(err, 30))
+    total = time.monotonic() - t0
+    print(f"\n{len(tests) - len(failed)} passed, {len(failed)} failed, {total:.1f}s"
+          + (": " + " ".join(failed) if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
