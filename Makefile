@@ -14,7 +14,7 @@ SANITIZE ?=
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev dpdk-dev libyaml-dev \
+DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev libyaml-dev \
 	libnuma-dev libpcap-dev python3
 
 CFLAGS ?= -O2 -g

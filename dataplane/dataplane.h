@@ -9,6 +9,7 @@
 #ifndef ZCDEMUX_DATAPLANE_H
 #define ZCDEMUX_DATAPLANE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -120,7 +121,7 @@ struct zcd_run_limits {
 
 /* Poll until *quit, a limit is reached, or idle-exit says so. */
 void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
-		       volatile bool *quit);
+		       volatile sig_atomic_t *quit);
 
 /* Receive and deliver one burst from one port; returns frames received. */
 unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port);
@@ -141,5 +142,7 @@ void zcd_stats_print_summary(const struct zcd_dataplane *dp);
 void zcd_stats_log_line(const struct zcd_dataplane *dp);
 /* Register /zcdemux/... telemetry commands serving dp's counters. */
 int zcd_stats_register_telemetry(const struct zcd_dataplane *dp);
+/* Stop serving dp (the commands stay registered and answer -EAGAIN). */
+void zcd_stats_unregister_telemetry(void);
 
 #endif /* ZCDEMUX_DATAPLANE_H */

@@ -261,7 +261,7 @@ static bool all_vms_drained(struct zcd_dataplane *dp)
 }
 
 void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
-		       volatile bool *quit)
+		       volatile sig_atomic_t *quit)
 {
 	const uint64_t hz = rte_get_tsc_hz();
 	uint64_t now = rte_rdtsc(), last_rx = now, idle_spins = 0;

@@ -24,7 +24,7 @@
 
 RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
 
-static volatile bool quit;
+static volatile sig_atomic_t quit;
 
 struct app_options {
 	const char *config;
@@ -173,7 +173,16 @@ static bool wants_help(int argc, char **argv)
 static void on_signal(int signo)
 {
 	(void)signo;
-	quit = true;
+	quit = 1;
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* The ports' receive rings and a burst each must fit in an explicit pool. */
@@ -233,8 +242,7 @@ int main(int argc, char **argv)
 		zcd_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	install_signal_handlers();
 
 	if (zcd_dataplane_init(&dp, cfg) != 0) {
 		zcd_dataplane_fini(&dp);
@@ -256,6 +264,7 @@ int main(int argc, char **argv)
 		ZCD_LOG(ERR, "cannot write %s: %s\n", opt.stats_json, strerror(errno));
 		status = EXIT_RUNTIME;
 	}
+	zcd_stats_unregister_telemetry();
 	zcd_dataplane_fini(&dp);
 	rte_eal_cleanup();
 	zcd_config_free(cfg);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include <rte_cycles.h>
@@ -171,38 +172,53 @@ void zcd_stats_log_line(const struct zcd_dataplane *dp)
 
 /* ---- telemetry: /zcdemux/ports, /zcdemux/vms, /zcdemux/drops, /zcdemux/pool ---- */
 
-static const struct zcd_dataplane *telemetry_dp;
+/*
+ * Telemetry callbacks run in DPDK's telemetry thread, which outlives the
+ * dataplane: the lock keeps a callback from reading a dataplane being torn
+ * down.  The dataplane thread never takes it.
+ */
+static pthread_mutex_t telemetry_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct zcd_dataplane *telemetry_dp; /* guarded by telemetry_lock */
 
-static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+typedef int (*tel_fill_fn)(const struct zcd_dataplane *dp, struct rte_tel_data *d);
+
+static int tel_serve(tel_fill_fn fill, struct rte_tel_data *d)
 {
-	RTE_SET_USED(cmd);
-	RTE_SET_USED(params);
-	rte_tel_data_start_dict(d);
-	for (unsigned p = 0; p < telemetry_dp->nb_ports; p++) {
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&telemetry_lock);
+	if (telemetry_dp != NULL) {
+		rte_tel_data_start_dict(d);
+		rc = fill(telemetry_dp, d);
+	}
+	pthread_mutex_unlock(&telemetry_lock);
+	return rc;
+}
+
+static int fill_ports(const struct zcd_dataplane *dp, struct rte_tel_data *d)
+{
+	for (unsigned p = 0; p < dp->nb_ports; p++) {
 		struct rte_tel_data *port = rte_tel_data_alloc();
 
 		if (port == NULL)
 			return -ENOMEM;
 		rte_tel_data_start_dict(port);
-		rte_tel_data_add_dict_u64(port, "rx_packets", LOAD(telemetry_dp->ports[p].c.rx_packets));
-		rte_tel_data_add_dict_u64(port, "rx_bytes", LOAD(telemetry_dp->ports[p].c.rx_bytes));
-		rte_tel_data_add_dict_container(d, telemetry_dp->cfg->ports[p].name, port, 0);
+		rte_tel_data_add_dict_u64(port, "rx_packets", LOAD(dp->ports[p].c.rx_packets));
+		rte_tel_data_add_dict_u64(port, "rx_bytes", LOAD(dp->ports[p].c.rx_bytes));
+		rte_tel_data_add_dict_container(d, dp->cfg->ports[p].name, port, 0);
 	}
 	return 0;
 }
 
-static int tel_vms(const char *cmd, const char *params, struct rte_tel_data *d)
+static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
-	RTE_SET_USED(cmd);
-	RTE_SET_USED(params);
-	rte_tel_data_start_dict(d);
-	for (unsigned v = 0; v < telemetry_dp->nb_vms; v++) {
+	for (unsigned v = 0; v < dp->nb_vms; v++) {
 		struct rte_tel_data *vm = rte_tel_data_alloc();
 		struct vm_report r;
 
 		if (vm == NULL)
 			return -ENOMEM;
-		vm_report(telemetry_dp, v, &r);
+		vm_report(dp, v, &r);
 		rte_tel_data_start_dict(vm);
 		rte_tel_data_add_dict_u64(vm, "rx_packets", r.c.rx_packets);
 		rte_tel_data_add_dict_u64(vm, "rx_bytes", r.c.rx_bytes);
@@ -213,32 +229,26 @@ static int tel_vms(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(vm, "bad_returns", r.c.bad_returns);
 		rte_tel_data_add_dict_u64(vm, "residue_bytes", r.hv.guest_residue_bytes);
 		rte_tel_data_add_dict_u64(vm, "reclaimed", r.c.reclaimed);
-		rte_tel_data_add_dict_u64(vm, "credits", telemetry_dp->vms[v].credits);
-		rte_tel_data_add_dict_u64(vm, "outstanding", LOAD(telemetry_dp->vms[v].outstanding));
+		rte_tel_data_add_dict_u64(vm, "credits", dp->vms[v].credits);
+		rte_tel_data_add_dict_u64(vm, "outstanding", LOAD(dp->vms[v].outstanding));
 		rte_tel_data_add_dict_container(d, r.name, vm, 0);
 	}
 	return 0;
 }
 
-static int tel_drops(const char *cmd, const char *params, struct rte_tel_data *d)
+static int fill_drops(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
-	RTE_SET_USED(cmd);
-	RTE_SET_USED(params);
-	rte_tel_data_start_dict(d);
 	for (unsigned r = 0; r < ZCD_DROP_REASON_COUNT; r++)
-		rte_tel_data_add_dict_u64(d, zcd_drop_reason_name(r), LOAD(telemetry_dp->drops[r]));
-	rte_tel_data_add_dict_u64(d, "pool_empty", pool_empty_drops(telemetry_dp));
+		rte_tel_data_add_dict_u64(d, zcd_drop_reason_name(r), LOAD(dp->drops[r]));
+	rte_tel_data_add_dict_u64(d, "pool_empty", pool_empty_drops(dp));
 	return 0;
 }
 
-static int tel_pool(const char *cmd, const char *params, struct rte_tel_data *d)
+static int fill_pool(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
-	const struct zcd_pool *pool = telemetry_dp->pool;
+	const struct zcd_pool *pool = dp->pool;
 	uint32_t ppb = pool->region.pages_per_buf;
 
-	RTE_SET_USED(cmd);
-	RTE_SET_USED(params);
-	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "buffers", pool->region.nb_bufs);
 	rte_tel_data_add_dict_u64(d, "pages_per_buffer", ppb);
 	rte_tel_data_add_dict_u64(d, "pages", (uint64_t)pool->region.nb_bufs * ppb);
@@ -248,9 +258,23 @@ static int tel_pool(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+#define TELEMETRY_CMD(fn)                                                               \
+	static int tel_##fn(const char *cmd, const char *params, struct rte_tel_data *d) \
+	{                                                                               \
+		RTE_SET_USED(cmd);                                                      \
+		RTE_SET_USED(params);                                                   \
+		return tel_serve(fill_##fn, d);                                         \
+	}
+TELEMETRY_CMD(ports)
+TELEMETRY_CMD(vms)
+TELEMETRY_CMD(drops)
+TELEMETRY_CMD(pool)
+
 int zcd_stats_register_telemetry(const struct zcd_dataplane *dp)
 {
+	pthread_mutex_lock(&telemetry_lock);
 	telemetry_dp = dp;
+	pthread_mutex_unlock(&telemetry_lock);
 	if (rte_telemetry_register_cmd("/zcdemux/ports", tel_ports,
 				       "Frames and bytes received per port. No parameters") != 0 ||
 	    rte_telemetry_register_cmd("/zcdemux/vms", tel_vms,
@@ -261,4 +285,11 @@ int zcd_stats_register_telemetry(const struct zcd_dataplane *dp)
 				       "Buffer pool pages and ledger states. No parameters") != 0)
 		return -1;
 	return 0;
+}
+
+void zcd_stats_unregister_telemetry(void)
+{
+	pthread_mutex_lock(&telemetry_lock);
+	telemetry_dp = NULL;
+	pthread_mutex_unlock(&telemetry_lock);
 }
