@@ -88,7 +88,7 @@ demo: deps
 	$(MAKE) all
 	$(PYTHON) tests/tools/zcdgen.py demo --out $(BUILD)/demo
 	$(BUILD)/zcdemux --no-huge -m 512 --no-pci -l 0 --file-prefix zcdemux-demo \
-		--log-level=lib.eal:warning --log-level=lib.telemetry:warning -- \
+		--log-level=lib.eal:warning --log-level=lib.telemetry:error -- \
 		--config configs/demo.yaml --stats-json $(BUILD)/demo/stats.json --idle-exit 500
 
 unit: $(UNIT_BINS)
