@@ -269,6 +269,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 	uint64_t idle_exit = limits->idle_exit_ms ? limits->idle_exit_ms * hz / 1000 : 0;
 	uint64_t next_stats = limits->stats_interval_s ? now + limits->stats_interval_s * hz
 						      : UINT64_MAX;
+	uint64_t next_dma_check = now;
 	unsigned sleep_us = 1;
 
 	dp->started_tsc = now;
@@ -300,6 +301,12 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 		 * does not hold a core (and guests sharing it get to run). */
 		if (idle_exit != 0 && now - last_rx >= idle_exit && all_vms_drained(dp))
 			break;
+		/* Ledger and DMA table must agree at every point; idle time is
+		 * when checking costs nothing. */
+		if (now >= next_dma_check) {
+			zcd_dataplane_check_dma(dp);
+			next_dma_check = now + hz / 10;
+		}
 		if (++idle_spins < IDLE_SPINS_BEFORE_SLEEP) {
 			rte_pause();
 			continue;
