@@ -61,6 +61,7 @@ struct loader {
 	size_t errlen;
 	const struct node *unknown_unicast; /* resolved once every VM is known */
 	const struct node *sim_keys[ZCD_MAX_VMS]; /* checked once the backend is known */
+	const struct node *xen_keys[ZCD_MAX_VMS];
 };
 
 static void vfail(struct loader *ld, unsigned line, const char *key, const char *fmt, va_list ap)
@@ -696,13 +697,22 @@ static int load_iommu(struct loader *ld, struct zcd_config *cfg, const struct no
 	return load_text(ld, name, key, cfg->iommu_backend, sizeof(cfg->iommu_backend));
 }
 
-enum { DP_MTU, DP_UNKNOWN_UNICAST, DP_RX_DESCRIPTORS, DP_BURST, DP_BUFFERS, DP_FIELDS };
+enum {
+	DP_MTU,
+	DP_UNKNOWN_UNICAST,
+	DP_RX_DESCRIPTORS,
+	DP_BURST,
+	DP_BUFFERS,
+	DP_COPY_THRESHOLD,
+	DP_FIELDS
+};
 static const char *const dataplane_keys[DP_FIELDS] = {
 	[DP_MTU] = "mtu",
 	[DP_UNKNOWN_UNICAST] = "unknown_unicast",
 	[DP_RX_DESCRIPTORS] = "rx_descriptors",
 	[DP_BURST] = "burst",
 	[DP_BUFFERS] = "buffers",
+	[DP_COPY_THRESHOLD] = "copy_threshold",
 };
 
 static int load_dataplane(struct loader *ld, struct zcd_config *cfg, const struct node *map)
@@ -729,6 +739,11 @@ static int load_dataplane(struct loader *ld, struct zcd_config *cfg, const struc
 	key_field(key, "dataplane", dataplane_keys[DP_BUFFERS]);
 	if (f[DP_BUFFERS].value != NULL &&
 	    load_number(ld, f[DP_BUFFERS].value, key, 0, ZCD_BUFFERS_MAX, &cfg->buffers) < 0)
+		return -1;
+	key_field(key, "dataplane", dataplane_keys[DP_COPY_THRESHOLD]);
+	if (f[DP_COPY_THRESHOLD].value != NULL &&
+	    load_number(ld, f[DP_COPY_THRESHOLD].value, key, 0, zcd_frame_limit(ZCD_MTU_MAX, true),
+			&cfg->copy_threshold) < 0)
 		return -1;
 	key_field(key, "dataplane", dataplane_keys[DP_UNKNOWN_UNICAST]);
 	if (f[DP_UNKNOWN_UNICAST].value != NULL &&
@@ -823,13 +838,34 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	return 0;
 }
 
-enum { VM_NAME, VM_MACS, VM_VLAN, VM_CREDITS, VM_SIM, VM_FIELDS };
+enum { XEN_DOMID, XEN_FIELDS };
+static const char *const xen_keys[XEN_FIELDS] = {
+	[XEN_DOMID] = "domid",
+};
+
+static int load_vm_xen(struct loader *ld, struct zcd_vm_xen_config *xen, const struct node *map,
+		       const char *key)
+{
+	struct field f[XEN_FIELDS];
+	char sub[KEY_MAX];
+
+	if (get_fields(ld, map, key, xen_keys, XEN_FIELDS, f) < 0)
+		return -1;
+	key_field(sub, key, xen_keys[XEN_DOMID]);
+	if (f[XEN_DOMID].value != NULL &&
+	    load_number(ld, f[XEN_DOMID].value, sub, 1, ZCD_DOMID_MAX, &xen->domid) < 0)
+		return -1;
+	return 0;
+}
+
+enum { VM_NAME, VM_MACS, VM_VLAN, VM_CREDITS, VM_SIM, VM_XEN, VM_FIELDS };
 static const char *const vm_keys[VM_FIELDS] = {
 	[VM_NAME] = "name",
 	[VM_MACS] = "macs",
 	[VM_VLAN] = "vlan",
 	[VM_CREDITS] = "credits",
 	[VM_SIM] = "sim",
+	[VM_XEN] = "xen",
 };
 
 static int load_vm(struct loader *ld, struct zcd_config *cfg, unsigned vm,
@@ -882,6 +918,11 @@ static int load_vm(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	if (f[VM_SIM].value != NULL && load_vm_sim(ld, &v->sim, f[VM_SIM].value, sub) < 0)
 		return -1;
 	ld->sim_keys[vm] = f[VM_SIM].key;
+
+	key_field(sub, key, vm_keys[VM_XEN]);
+	if (f[VM_XEN].value != NULL && load_vm_xen(ld, &v->xen, f[VM_XEN].value, sub) < 0)
+		return -1;
+	ld->xen_keys[vm] = f[VM_XEN].key;
 	return 0;
 }
 
@@ -893,6 +934,26 @@ static int load_vms(struct loader *ld, struct zcd_config *cfg, const struct node
 		if (load_vm(ld, cfg, (unsigned)i, seq->children[i]) < 0)
 			return -1;
 		cfg->nb_vms++;
+	}
+	return 0;
+}
+
+/* A VM's section for one backend (sim:, xen:) is an error with any other backend. */
+static int check_backend_section(struct loader *ld, const struct zcd_config *cfg,
+				 const struct node *const *keys, const char *backend)
+{
+	if (strcmp(cfg->hv_backend, backend) == 0)
+		return 0;
+	for (unsigned i = 0; i < cfg->nb_vms; i++) {
+		char entry[KEY_MAX], key[KEY_MAX];
+
+		if (keys[i] == NULL)
+			continue;
+		key_index(entry, "vms", i);
+		key_field(key, entry, backend);
+		return fail(ld, keys[i]->line, key,
+			    "only allowed with hypervisor.backend %s (this file uses %s)", backend,
+			    cfg->hv_backend);
 	}
 	return 0;
 }
@@ -916,19 +977,9 @@ static int check_cross_references(struct loader *ld, struct zcd_config *cfg)
 				    show(shown, uu, true));
 		cfg->unknown_unicast_vm = (int)i;
 	}
-	if (strcmp(cfg->hv_backend, "sim") != 0) {
-		for (unsigned i = 0; i < cfg->nb_vms; i++) {
-			char entry[KEY_MAX], key[KEY_MAX];
-
-			if (ld->sim_keys[i] == NULL)
-				continue;
-			key_index(entry, "vms", i);
-			key_field(key, entry, "sim");
-			return fail(ld, ld->sim_keys[i]->line, key,
-				    "only allowed with hypervisor.backend sim (this file uses %s)",
-				    cfg->hv_backend);
-		}
-	}
+	if (check_backend_section(ld, cfg, ld->sim_keys, "sim") < 0 ||
+	    check_backend_section(ld, cfg, ld->xen_keys, "xen") < 0)
+		return -1;
 	return 0;
 }
 

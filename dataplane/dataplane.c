@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <rte_bus.h>
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -12,6 +13,7 @@
 #include "dataplane.h"
 
 #define POOL_SLACK_BUFFERS 64
+#define SHUTDOWN_REVOKE_WAIT_S 5
 
 uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg)
 {
@@ -170,12 +172,16 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		ZCD_LOG(ERR, "hypervisor %s: %s\n", cfg->hv_backend, err);
 		return -1;
 	}
+	dp->hv_features = dp->hv_ops->features(dp->hv);
+	dp->copy_threshold = cfg->copy_threshold;
+	if (!(dp->hv_features & ZCD_HV_F_REMAP))
+		ZCD_LOG(WARNING, "hypervisor %s cannot remap pages here: every frame is copied\n",
+			cfg->hv_backend);
 	for (unsigned v = 0; v < cfg->nb_vms; v++) {
 		if (dp->hv_ops->vm_connect(dp->hv, v, err, sizeof(err)) != 0) {
 			ZCD_LOG(ERR, "%s: %s\n", cfg->path, err);
 			return -1;
 		}
-		dp->vms[v].connected = true;
 	}
 
 	for (unsigned p = 0; p < cfg->nb_ports; p++) {
@@ -186,33 +192,21 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 	return 0;
 }
 
-/* Take back everything VM vm still holds; it is disconnected, so revoke works. */
-static void reclaim_vm(struct zcd_dataplane *dp, uint16_t vm)
+void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
-	uint32_t ids[ZCD_RETURN_BURST], done[ZCD_RETURN_BURST];
-	bool revoked[ZCD_RETURN_BURST];
-	uint32_t id = 0;
 
-	while (id < ledger->nb_bufs) {
-		unsigned n = 0, nb_done = 0;
-
-		for (; id < ledger->nb_bufs && n < ZCD_RETURN_BURST; id++)
-			if (ledger->entries[id].owner == vm)
-				ids[n++] = id;
-		if (n == 0)
-			break;
-		dp->hv_ops->revoke(dp->hv, vm, ids, n, revoked);
-		for (unsigned i = 0; i < n; i++) {
-			if (revoked[i] && zcd_ledger_force_reclaim(ledger, ids[i], vm) == 0)
-				done[nb_done++] = ids[i];
-		}
-		vs->c.reclaimed += nb_done;
-		zcd_dataplane_recycle(dp, done, nb_done);
+	for (uint32_t id = 0; id < ledger->nb_bufs; id++) {
+		if (ledger->entries[id].owner != vm ||
+		    zcd_ledger_state(ledger, id) != ZCD_BUF_GRANTED)
+			continue;
+		zcd_ledger_abandon(ledger, id, vm);
+		vs->pending_revoke[vs->nb_pending_revoke++] = id;
+		vs->c.reclaimed++;
 	}
-	vs->nb_pending_revoke = 0;
-	vs->outstanding = 0;
+	/* Copies in flight are in the guest's own pages: nothing to take back. */
+	vs->outstanding = vs->nb_pending_revoke;
 }
 
 uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp)
@@ -237,11 +231,11 @@ uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp)
 int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 {
 	const struct zcd_ledger *ledger = &dp->pool->ledger;
+	uint64_t deadline = rte_rdtsc() + SHUTDOWN_REVOKE_WAIT_S * rte_get_tsc_hz();
+	unsigned pending;
 	int rc = 0;
 
 	for (uint16_t v = 0; v < dp->nb_vms; v++) {
-		if (!dp->vms[v].connected)
-			continue;
 		dp->hv_ops->vm_disconnect(dp->hv, v);
 		dp->vms[v].connected = false;
 	}
@@ -251,7 +245,21 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 			;
 	zcd_dataplane_check_dma(dp);
 	for (uint16_t v = 0; v < dp->nb_vms; v++)
-		reclaim_vm(dp, v);
+		zcd_dataplane_abandon_vm(dp, v);
+	/* Guests that complied let go of everything; give stragglers a moment. */
+	do {
+		pending = 0;
+		for (uint16_t v = 0; v < dp->nb_vms; v++) {
+			zcd_dataplane_retry_revokes(dp, v);
+			pending += dp->vms[v].nb_pending_revoke;
+		}
+		if (pending != 0)
+			rte_delay_us_sleep(1000);
+	} while (pending != 0 && rte_rdtsc() < deadline);
+	for (uint16_t v = 0; v < dp->nb_vms; v++)
+		if (dp->vms[v].nb_pending_revoke != 0)
+			ZCD_LOG(ERR, "%s: %u buffers still mapped by the guest; they stay out of use\n",
+				dp->cfg->vms[v].name, dp->vms[v].nb_pending_revoke);
 	ports_close(dp);
 	zcd_dataplane_check_dma(dp);
 

@@ -38,20 +38,22 @@ struct zcd_vm_counters {
 	uint64_t remapped;
 	uint64_t copied;
 	uint64_t dropped_no_credit;
+	uint64_t dropped_disconnected; /* meant for it while no guest was connected */
 	uint64_t returned; /* valid returns */
 	uint64_t bad_returns; /* forged + stale + duplicate (+ bad copy-page returns) */
 	uint64_t forged_returns;
 	uint64_t stale_returns;
 	uint64_t duplicate_returns;
-	uint64_t reclaimed; /* taken back without a return: the VM went away */
+	uint64_t reclaimed; /* taken back without a return: the guest went away */
 };
 
 struct zcd_vm_state {
 	struct zcd_vm_counters c;
 	uint32_t credits;
 	uint32_t outstanding; /* delivered, not yet returned and revoked */
-	bool connected;
-	uint32_t *pending_revoke; /* returned, but the guest still maps them */
+	bool connected; /* a guest is connected: deliver */
+	bool releasing; /* the guest went away: tell the backend once all is revoked */
+	uint32_t *pending_revoke; /* returned or abandoned, but the guest still maps them */
 	uint32_t nb_pending_revoke;
 	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
 	/* This burst's frames for this VM, in arrival order. */
@@ -79,6 +81,8 @@ struct zcd_dataplane {
 	unsigned nb_ports;
 	struct zcd_vm_state *vms;
 	unsigned nb_vms;
+	uint32_t hv_features; /* ZCD_HV_F_* */
+	uint32_t copy_threshold; /* unicast frames shorter than this are copied */
 
 	uint64_t drops[ZCD_DROP_REASON_COUNT];
 	uint64_t dma_mismatches; /* ledger and DMA table disagreed (checker) */
@@ -105,6 +109,12 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg);
 int zcd_dataplane_shutdown(struct zcd_dataplane *dp);
 void zcd_dataplane_fini(struct zcd_dataplane *dp);
 
+/*
+ * VM vm's guest is gone or going: every buffer it holds becomes REVOKING
+ * without a return and joins its pending revokes.
+ */
+void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
+
 /* Walk ledger and DMA table together; returns the number of disagreements. */
 uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp);
 
@@ -117,6 +127,7 @@ struct zcd_run_limits {
 	uint64_t idle_exit_ms; /* 0 = never */
 	uint64_t duration_s; /* 0 = until signalled */
 	uint64_t stats_interval_s; /* 0 = no periodic log */
+	const char *stats_json; /* rewritten at every stats interval, if set */
 };
 
 /* Poll until *quit, a limit is reached, or idle-exit says so. */
@@ -128,6 +139,12 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 
 /* Take back what VM vm returned and retry pending revokes; returns work done. */
 unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm);
+
+/* Try to end access to VM vm's pending revokes now; returns how many ended. */
+unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm);
+
+/* Act on guests connecting and going away; returns events handled. */
+unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp);
 
 /* Scrub reclaimed buffers and put them back in the free pool. */
 void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n);

@@ -101,28 +101,19 @@ enum zcd_return_verdict zcd_ledger_accept_return(struct zcd_ledger *l, uint16_t 
 	return ZCD_RETURN_OK;
 }
 
+int zcd_ledger_abandon(struct zcd_ledger *l, uint32_t id, uint16_t vm)
+{
+	if (id >= l->nb_bufs || vm == ZCD_OWNER_NONE || l->entries[id].owner != vm) {
+		l->violations++;
+		return -1;
+	}
+	return move(l, id, ZCD_BUF_GRANTED, ZCD_BUF_REVOKING);
+}
+
 int zcd_ledger_revoked(struct zcd_ledger *l, uint32_t id)
 {
 	if (move(l, id, ZCD_BUF_REVOKING, ZCD_BUF_RECLAIMED) != 0)
 		return -1;
-	l->entries[id].owner = ZCD_OWNER_NONE;
-	return 0;
-}
-
-int zcd_ledger_force_reclaim(struct zcd_ledger *l, uint32_t id, uint16_t vm)
-{
-	enum zcd_buf_state from;
-
-	if (id >= l->nb_bufs || l->entries[id].owner != vm || vm == ZCD_OWNER_NONE) {
-		l->violations++;
-		return -1;
-	}
-	from = (enum zcd_buf_state)l->entries[id].state;
-	if (from != ZCD_BUF_GRANTED && from != ZCD_BUF_REVOKING) {
-		l->violations++;
-		return -1;
-	}
-	move(l, id, from, ZCD_BUF_RECLAIMED);
 	l->entries[id].owner = ZCD_OWNER_NONE;
 	return 0;
 }

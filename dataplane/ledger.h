@@ -4,12 +4,11 @@
  * truth for who may touch it (DESIGN.md, "The life of a buffer").
  *
  *   FREE --post--> POSTED --receive--> HELD --grant(vm)--> GRANTED
- *    ^  <--unpost--'                    | release            | accept_return
- *    |<---------------------------------'                    v
+ *    ^  <--unpost--'                    | release            | accept_return, or
+ *    |<---------------------------------'                    v abandon (VM gone)
  *    |                                                    REVOKING
  *    |                                                       | revoked
  *    +--recycle-- SCRUBBED <--scrubbed-- RECLAIMED <---------+
- *                                           ^ force_reclaim (VM gone): GRANTED, REVOKING
  *
  * Every transition checks the state it starts from; a transition from any
  * other state changes nothing, counts a violation and returns -1.  A
@@ -79,9 +78,9 @@ int zcd_ledger_grant(struct zcd_ledger *l, uint32_t id, uint16_t vm);
 enum zcd_return_verdict zcd_ledger_accept_return(struct zcd_ledger *l, uint16_t vm, uint32_t id,
 						 uint32_t generation);
 
+/* GRANTED to vm -> REVOKING without a return: the VM is gone or going. */
+int zcd_ledger_abandon(struct zcd_ledger *l, uint32_t id, uint16_t vm);
 int zcd_ledger_revoked(struct zcd_ledger *l, uint32_t id); /* REVOKING -> RECLAIMED */
-/* GRANTED or REVOKING owned by vm -> RECLAIMED: the VM is gone. */
-int zcd_ledger_force_reclaim(struct zcd_ledger *l, uint32_t id, uint16_t vm);
 int zcd_ledger_scrubbed(struct zcd_ledger *l, uint32_t id); /* RECLAIMED -> SCRUBBED */
 int zcd_ledger_recycle(struct zcd_ledger *l, uint32_t id); /* SCRUBBED -> FREE */
 

@@ -46,9 +46,14 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 	unsigned n = vs->batch_len, allowed, delivered, nb_remap = 0;
 
 	vs->batch_len = 0;
-	allowed = vs->connected && vs->credits > vs->outstanding
-			  ? RTE_MIN(n, vs->credits - vs->outstanding)
-			  : 0;
+	allowed = vs->credits > vs->outstanding ? RTE_MIN(n, vs->credits - vs->outstanding) : 0;
+	if (unlikely(!vs->connected)) {
+		for (unsigned i = 0; i < n; i++)
+			if (vs->batch[i].kind == ZCD_HANDOFF_REMAP)
+				to_free[(*nb_free)++] = vs->batch_mbuf[i];
+		vs->c.dropped_disconnected += n;
+		return;
+	}
 	for (unsigned i = 0; i < allowed; i++) {
 		struct zcd_handoff *h = &vs->batch[i];
 
@@ -123,11 +128,17 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 		case ZCD_CLASS_UNICAST:
 			/* A frame fits one buffer unless it is oversize, which
 			 * classification already dropped. */
-			if (likely(m->nb_segs == 1)) {
+			if (unlikely(m->nb_segs != 1)) {
+				dp->drops[ZCD_DROP_OVERSIZE]++;
+				to_free[nb_free++] = m;
+				break;
+			}
+			/* Small frames cost less to copy than to remap. */
+			if (m->pkt_len >= dp->copy_threshold && (dp->hv_features & ZCD_HV_F_REMAP)) {
 				batch_add(dp, cls.vm, m, &cls, ZCD_HANDOFF_REMAP);
 				break;
 			}
-			dp->drops[ZCD_DROP_OVERSIZE]++;
+			batch_add(dp, cls.vm, m, &cls, ZCD_HANDOFF_COPY);
 			to_free[nb_free++] = m;
 			break;
 		case ZCD_CLASS_FLOOD:
@@ -236,20 +247,63 @@ unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
 	if (nb_ok != 0)
 		revoke_returned(dp, vm, ids, nb_ok);
 
-	/* Retry pages a guest still mapped, oldest first, about once a
-	 * millisecond: each try may cost the backend a hypercall. */
+	/* Retry pages a guest still mapped about once a millisecond: each try
+	 * may cost the backend a hypercall. */
 	if (unlikely(vs->nb_pending_revoke != 0) && rte_rdtsc() >= vs->revoke_retry_tsc) {
-		unsigned k = RTE_MIN(vs->nb_pending_revoke, (uint32_t)ZCD_RETURN_BURST);
+		work += zcd_dataplane_retry_revokes(dp, vm);
+		vs->revoke_retry_tsc = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+	}
+	/* A guest that went away is let go once nothing of ours is in reach. */
+	if (unlikely(vs->releasing) && vs->nb_pending_revoke == 0) {
+		vs->releasing = false;
+		dp->hv_ops->vm_release(dp->hv, vm);
+	}
+	return work;
+}
+
+unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	unsigned nb = vs->nb_pending_revoke, done = 0;
+
+	/* Oldest first; what fails again goes back to the end of the list. */
+	while (nb != 0) {
+		unsigned k = RTE_MIN(nb, (unsigned)ZCD_RETURN_BURST);
 		uint32_t retry[ZCD_RETURN_BURST];
 
 		memcpy(retry, vs->pending_revoke, k * sizeof(retry[0]));
 		memmove(vs->pending_revoke, vs->pending_revoke + k,
 			(vs->nb_pending_revoke - k) * sizeof(retry[0]));
 		vs->nb_pending_revoke -= k;
-		work += revoke_returned(dp, vm, retry, k);
-		vs->revoke_retry_tsc = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+		done += revoke_returned(dp, vm, retry, k);
+		nb -= k;
 	}
-	return work;
+	return done;
+}
+
+unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
+{
+	struct zcd_hv_event ev[16];
+	unsigned n = dp->hv_ops->poll_events(dp->hv, ev, RTE_DIM(ev));
+
+	for (unsigned i = 0; i < n; i++) {
+		struct zcd_vm_state *vs = &dp->vms[ev[i].vm];
+
+		if (ev[i].kind == ZCD_HV_VM_UP) {
+			vs->connected = true;
+			ZCD_LOG(INFO, "%s: guest connected\n", dp->cfg->vms[ev[i].vm].name);
+			continue;
+		}
+		vs->connected = false;
+		/* What it gave back before it went counts as returned. */
+		while (zcd_dataplane_poll_returns(dp, ev[i].vm) != 0)
+			;
+		zcd_dataplane_abandon_vm(dp, ev[i].vm);
+		vs->releasing = true;
+		ZCD_LOG(INFO, "%s: guest gone; taking back %u buffers\n",
+			dp->cfg->vms[ev[i].vm].name, vs->nb_pending_revoke);
+	}
+	return n;
 }
 
 static bool all_vms_drained(struct zcd_dataplane *dp)
@@ -269,16 +323,22 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 	uint64_t idle_exit = limits->idle_exit_ms ? limits->idle_exit_ms * hz / 1000 : 0;
 	uint64_t next_stats = limits->stats_interval_s ? now + limits->stats_interval_s * hz
 						      : UINT64_MAX;
-	uint64_t next_dma_check = now;
+	uint64_t next_dma_check = now, next_events = now;
 	unsigned sleep_us = 1;
 
 	dp->started_tsc = now;
 	while (!*quit) {
-		unsigned rx = 0, work;
+		unsigned rx = 0, work = 0;
 
+		/* Guests coming and going, checked first so that a guest that is
+		 * up before the first frame gets it. */
+		if (unlikely(now >= next_events)) {
+			work += zcd_dataplane_poll_events(dp);
+			next_events = now + hz / 1000;
+		}
 		for (unsigned p = 0; p < dp->nb_ports; p++)
 			rx += zcd_dataplane_rx_burst(dp, &dp->ports[p]);
-		work = rx;
+		work += rx;
 		for (uint16_t v = 0; v < dp->nb_vms; v++)
 			work += zcd_dataplane_poll_returns(dp, v);
 
@@ -287,6 +347,9 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 			break;
 		if (unlikely(now >= next_stats)) {
 			zcd_stats_log_line(dp);
+			if (limits->stats_json != NULL &&
+			    zcd_stats_write_json(dp, limits->stats_json) != 0)
+				ZCD_LOG(WARNING, "cannot write %s\n", limits->stats_json);
 			next_stats = now + limits->stats_interval_s * hz;
 		}
 		if (rx != 0)

@@ -46,7 +46,8 @@ static void usage(FILE *out, const char *prog)
 		"  -c, --config FILE          YAML configuration (required): ports, hypervisor and\n"
 		"                             IOMMU backends, dataplane settings, VMs with their\n"
 		"                             MACs, VLAN and credits.  See configs/demo.yaml.\n"
-		"  -s, --stats-json FILE      write every counter as JSON to FILE at exit.\n"
+		"  -s, --stats-json FILE      write every counter as JSON to FILE at exit (and at\n"
+		"                             every --stats-interval, replacing it whole).\n"
 		"  -i, --stats-interval SEC   log a line of totals every SEC seconds.\n"
 		"  -e, --idle-exit MS         exit once no frame has arrived for MS milliseconds\n"
 		"                             and every VM has consumed what it was given.\n"
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
 	ZCD_LOG(INFO, "running: %u port(s), %u VM(s), hypervisor %s, iommu %s\n", dp.nb_ports,
 		dp.nb_vms, cfg->hv_backend, cfg->iommu_backend);
 
+	opt.limits.stats_json = opt.stats_json;
 	zcd_dataplane_run(&dp, &opt.limits, &quit);
 
 	if (zcd_dataplane_shutdown(&dp) != 0)

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -48,6 +49,7 @@ static void vm_report(const struct zcd_dataplane *dp, unsigned v, struct vm_repo
 	r->c.remapped = LOAD(c->remapped);
 	r->c.copied = LOAD(c->copied);
 	r->c.dropped_no_credit = LOAD(c->dropped_no_credit);
+	r->c.dropped_disconnected = LOAD(c->dropped_disconnected);
 	r->c.returned = LOAD(c->returned);
 	r->c.bad_returns = LOAD(c->bad_returns);
 	r->c.forged_returns = LOAD(c->forged_returns);
@@ -62,9 +64,16 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 	const struct zcd_pool *pool = dp->pool;
 	uint32_t ppb = pool->region.pages_per_buf;
 	struct zcd_iommu_stats mmu;
-	FILE *f = fopen(path, "w");
+	char tmp[ZCD_FILE_PATH_MAX + 8];
+	FILE *f;
 	int rc;
 
+	/* Readers polling the file while the daemon runs see whole versions. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	f = fopen(tmp, "w");
 	if (f == NULL)
 		return -1;
 	fprintf(f, "{\"ports\": [");
@@ -80,17 +89,20 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		fprintf(f,
 			"%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 			", \"remapped\": %" PRIu64 ", \"copied\": %" PRIu64
-			", \"dropped_no_credit\": %" PRIu64 ", \"returned\": %" PRIu64
+			", \"dropped_no_credit\": %" PRIu64 ", \"dropped_disconnected\": %" PRIu64
+			", \"returned\": %" PRIu64
 			", \"bad_returns\": %" PRIu64 ", \"residue_bytes\": %" PRIu64
 			", \"forged_returns\": %" PRIu64 ", \"stale_returns\": %" PRIu64
 			", \"duplicate_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64
-			", \"notifications\": %" PRIu64 ", \"ring_errors\": %" PRIu64
+			", \"notifications\": %" PRIu64 ", \"grant_batches\": %" PRIu64
+			", \"connects\": %" PRIu64 ", \"ring_errors\": %" PRIu64
 			", \"guest_rx_packets\": %" PRIu64 ", \"guest_bad_descs\": %" PRIu64
 			", \"guest_faults\": %" PRIu64 "}",
 			v ? "," : "", r.name, r.c.rx_packets, r.c.rx_bytes, r.c.remapped, r.c.copied,
-			r.c.dropped_no_credit, r.c.returned, r.c.bad_returns,
+			r.c.dropped_no_credit, r.c.dropped_disconnected, r.c.returned, r.c.bad_returns,
 			r.hv.guest_residue_bytes, r.c.forged_returns, r.c.stale_returns,
-			r.c.duplicate_returns, r.c.reclaimed, r.hv.notifications, r.hv.ring_errors,
+			r.c.duplicate_returns, r.c.reclaimed, r.hv.notifications, r.hv.grant_batches,
+			r.hv.connects, r.hv.ring_errors,
 			r.hv.guest_rx_packets, r.hv.guest_bad_descs, r.hv.guest_faults);
 	}
 	fprintf(f, "],\n \"drops\": {");
@@ -115,6 +127,10 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 	rc = ferror(f) ? -1 : 0;
 	if (fclose(f) != 0)
 		rc = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlink(tmp);
 	return rc;
 }
 
@@ -225,6 +241,7 @@ static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(vm, "remapped", r.c.remapped);
 		rte_tel_data_add_dict_u64(vm, "copied", r.c.copied);
 		rte_tel_data_add_dict_u64(vm, "dropped_no_credit", r.c.dropped_no_credit);
+		rte_tel_data_add_dict_u64(vm, "dropped_disconnected", r.c.dropped_disconnected);
 		rte_tel_data_add_dict_u64(vm, "returned", r.c.returned);
 		rte_tel_data_add_dict_u64(vm, "bad_returns", r.c.bad_returns);
 		rte_tel_data_add_dict_u64(vm, "residue_bytes", r.hv.guest_residue_bytes);

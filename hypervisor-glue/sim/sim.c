@@ -266,6 +266,8 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 		goto fail;
 	}
 	vm->connected = true;
+	vm->up_to_report = true;
+	sim_count(&vm->connects, 1);
 	return 0;
 
 fail:
@@ -344,7 +346,7 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	struct sim_vm *vm;
 	bool broken = false;
 	uint32_t space;
-	unsigned done;
+	unsigned done, remapped = 0;
 
 	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].connected)
 		return 0;
@@ -361,8 +363,10 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 		struct zcd_rx_desc desc;
 		int rc;
 
-		if (item->kind == ZCD_HANDOFF_REMAP)
+		if (item->kind == ZCD_HANDOFF_REMAP) {
 			rc = sim_map_buffer(hv, vm, item, &desc);
+			remapped += rc == 0;
+		}
 		else if (item->kind == ZCD_HANDOFF_COPY)
 			rc = sim_copy_frame(vm, item, &desc);
 		else
@@ -371,6 +375,8 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 			break;
 		zcd_rx_put(&vm->ring, &desc);
 	}
+	if (remapped != 0)
+		sim_count(&vm->grant_batches, 1);
 	if (zcd_rx_publish(&vm->ring) && sim_notify_guest(vm))
 		sim_count(&vm->notifications, 1);
 	return done;
@@ -502,6 +508,8 @@ static void sim_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_
 		return;
 	vm = &hv->vms[vm_index];
 	out->notifications = atomic_load_explicit(&vm->notifications, memory_order_relaxed);
+	out->grant_batches = atomic_load_explicit(&vm->grant_batches, memory_order_relaxed);
+	out->connects = atomic_load_explicit(&vm->connects, memory_order_relaxed);
 	out->ring_errors = atomic_load_explicit(&vm->ring_errors, memory_order_relaxed);
 	out->guest_rx_packets = atomic_load_explicit(&vm->guest_rx_packets, memory_order_relaxed);
 	out->guest_rx_bytes = atomic_load_explicit(&vm->guest_rx_bytes, memory_order_relaxed);
@@ -509,6 +517,33 @@ static void sim_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_
 		atomic_load_explicit(&vm->guest_residue_bytes, memory_order_relaxed);
 	out->guest_bad_descs = atomic_load_explicit(&vm->guest_bad_descs, memory_order_relaxed);
 	out->guest_faults = atomic_load_explicit(&vm->guest_faults, memory_order_relaxed);
+}
+
+static uint32_t sim_features(const struct zcd_hv *hv)
+{
+	(void)hv;
+	return ZCD_HV_F_REMAP;
+}
+
+/* A simulated guest connects in vm_connect and never leaves on its own. */
+static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
+		if (!hv->vms[i].up_to_report)
+			continue;
+		hv->vms[i].up_to_report = false;
+		ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
+	}
+	return n;
+}
+
+/* Simulated guests never go away while running, so there is never a VM_DOWN to follow up. */
+static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
+{
+	(void)hv;
+	(void)vm_index;
 }
 
 static void sim_destroy(struct zcd_hv *hv)
@@ -528,7 +563,10 @@ static void sim_destroy(struct zcd_hv *hv)
 const struct zcd_hv_ops zcd_hv_sim_ops = {
 	.name = "sim",
 	.create = sim_create,
+	.features = sim_features,
 	.vm_connect = sim_vm_connect,
+	.poll_events = sim_poll_events,
+	.vm_release = sim_vm_let_go,
 	.handoff = sim_handoff,
 	.poll_returns = sim_poll_returns,
 	.revoke = sim_revoke,

@@ -58,6 +58,7 @@ struct sim_vm {
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */
+	bool up_to_report; /* dataplane: connected, not yet told by poll_events */
 	bool was_connected; /* dataplane: resources below exist */
 
 	/* Shared ring area and the backend's private view of it (dataplane). */
@@ -93,6 +94,8 @@ struct sim_vm {
 
 	/* Counters (struct zcd_hv_vm_stats). */
 	_Atomic uint64_t notifications;
+	_Atomic uint64_t grant_batches;
+	_Atomic uint64_t connects;
 	_Atomic uint64_t ring_errors;
 	_Atomic uint64_t guest_rx_packets;
 	_Atomic uint64_t guest_rx_bytes;

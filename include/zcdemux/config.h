@@ -46,6 +46,12 @@ struct zcd_vm_sim_config {
 	bool stall; /* the guest never returns pages */
 };
 
+struct zcd_vm_xen_config {
+	uint32_t domid; /* 0 = find the domain by the VM's name */
+};
+
+#define ZCD_DOMID_MAX 32751 /* DOMID_FIRST_RESERVED - 1 */
+
 struct zcd_vm_config {
 	char name[ZCD_NAME_MAX];
 	uint8_t macs[ZCD_MAX_MACS_PER_VM][6];
@@ -53,6 +59,7 @@ struct zcd_vm_config {
 	uint16_t vlan; /* 802.1Q VID 1-4094; 0 = untagged */
 	uint32_t credits; /* most frames the VM may hold at once */
 	struct zcd_vm_sim_config sim; /* only with hypervisor.backend sim */
+	struct zcd_vm_xen_config xen; /* only with hypervisor.backend xen */
 	unsigned line;
 };
 
@@ -70,6 +77,7 @@ struct zcd_config {
 	uint32_t rx_descriptors; /* dataplane.rx_descriptors, per port */
 	uint32_t burst; /* dataplane.burst */
 	uint32_t buffers; /* dataplane.buffers; 0 = sized automatically */
+	uint32_t copy_threshold; /* dataplane.copy_threshold: unicast shorter is copied */
 
 	struct zcd_vm_config vms[ZCD_MAX_VMS];
 	unsigned nb_vms;

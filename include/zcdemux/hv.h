@@ -67,12 +67,27 @@ struct zcd_hv_return_tally {
 /* Counters kept by the backend and, where the backend can see it, the guest. */
 struct zcd_hv_vm_stats {
 	uint64_t notifications; /* events sent to the guest */
+	uint64_t grant_batches; /* calls that mapped remapped buffers into the guest */
+	uint64_t connects; /* times a guest connected */
 	uint64_t ring_errors; /* impossible indices seen in the guest's ring */
 	uint64_t guest_rx_packets; /* frames the guest consumed */
 	uint64_t guest_rx_bytes;
 	uint64_t guest_residue_bytes; /* non-zero bytes outside a frame, seen by the guest */
 	uint64_t guest_bad_descs; /* descriptors the guest rejected */
 	uint64_t guest_faults; /* pages the guest found unmapped */
+};
+
+/* Backend features (zcd_hv_ops.features). */
+#define ZCD_HV_F_REMAP 0x1u /* can hand pool buffers over; without it: copy only */
+
+enum zcd_hv_event_kind {
+	ZCD_HV_VM_UP, /* a guest connected: deliver from now on, with a full credit */
+	ZCD_HV_VM_DOWN, /* the guest is gone or going: stop, take back all it held */
+};
+
+struct zcd_hv_event {
+	uint16_t vm;
+	uint8_t kind; /* enum zcd_hv_event_kind */
 };
 
 struct zcd_hv;
@@ -87,8 +102,28 @@ struct zcd_hv_ops {
 	struct zcd_hv *(*create)(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
 				 char *err, size_t errlen);
 
-	/* Connect VM vm (its index in cfg->vms): ring, guest, notifications. */
+	/* ZCD_HV_F_* */
+	uint32_t (*features)(const struct zcd_hv *hv);
+
+	/*
+	 * Start serving VM vm (its index in cfg->vms): set up what the guest
+	 * needs and connect it now or when it appears.  Either way the
+	 * dataplane delivers only after poll_events reported ZCD_HV_VM_UP.
+	 */
 	int (*vm_connect)(struct zcd_hv *hv, unsigned vm, char *err, size_t errlen);
+
+	/*
+	 * Guests that connected or went away since the last call, in order.
+	 * Cheap enough to call every millisecond from the dataplane thread.
+	 */
+	unsigned (*poll_events)(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max);
+
+	/*
+	 * After ZCD_HV_VM_DOWN, the dataplane has taken back (revoked) every
+	 * buffer VM vm held: the backend may tear the connection down and
+	 * connect the next guest for this VM.
+	 */
+	void (*vm_release)(struct zcd_hv *hv, unsigned vm);
 
 	/*
 	 * Deliver items[0..n) to VM vm in order: map REMAP buffers into the
@@ -121,10 +156,11 @@ struct zcd_hv_ops {
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);
 
 	/*
-	 * Disconnect VM vm: its guest side stops (after consuming what is on its
-	 * ring) and the hypervisor drops the guest's mappings, so that revoke of
-	 * anything it still held succeeds.  Returns published before the call
-	 * stay readable by poll_returns.
+	 * At shutdown: disconnect VM vm.  Its guest side stops (after consuming
+	 * what is on its ring) and lets go of its mappings, so that revoke of
+	 * anything it still held succeeds; a guest that does not comply keeps
+	 * those pages (revoke keeps failing for them).  Returns published
+	 * before the call stay readable by poll_returns.  May block briefly.
 	 */
 	void (*vm_disconnect)(struct zcd_hv *hv, unsigned vm);
 

@@ -258,6 +258,7 @@ class Scenario:
     mtu: Optional[int] = 1500  # None = key absent
     unknown_unicast: str = "drop"
     iommu: Optional[str] = None  # None = no iommu section
+    copy_threshold: Optional[int] = None  # None = key absent (0: always remap)
     frames: list = field(default_factory=list)
 
     # ---- frame helpers
@@ -317,6 +318,8 @@ class Scenario:
         if self.mtu is not None:
             dp["mtu"] = self.mtu
         dp["unknown_unicast"] = self.unknown_unicast
+        if self.copy_threshold is not None:
+            dp["copy_threshold"] = self.copy_threshold
         cfg["dataplane"] = dp
         vms = []
         for v in self.vms:
@@ -421,7 +424,8 @@ def oracle(scn: Scenario, check_credits: bool = True) -> Expected:
                     continue
                 i = unknown_vm
             receivers = [i]
-            mode = "remapped"
+            # Unicast shorter than copy_threshold is copied, the rest remapped.
+            mode = "copied" if n < (scn.copy_threshold or 0) else "remapped"
         fate = []
         for i in receivers:
             v = vms[i]
@@ -1075,6 +1079,15 @@ def sc_demo() -> Scenario:
     return s.finalize()
 
 
+def sc_copy_threshold() -> Scenario:
+    """The unicast traffic with dataplane.copy_threshold 256: shorter frames are copied."""
+    s = sc_unicast()
+    s.name = "copy_threshold"
+    s.doc = "unicast frames under 256 bytes copied, the rest remapped"
+    s.copy_threshold = 256
+    return s
+
+
 def _iommu_variant(builder, name) -> Scenario:
     """The same traffic and expected results as the base scenario, with the sim IOMMU."""
     s = builder()
@@ -1097,6 +1110,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "stall_unknown": sc_stall_unknown,
     "jumbo": sc_jumbo,
     "mixed": sc_mixed,
+    "copy_threshold": sc_copy_threshold,
     "iommu_unicast": lambda: _iommu_variant(sc_unicast, "iommu_unicast"),
     "iommu_stall": lambda: _iommu_variant(sc_stall, "iommu_stall"),
     "iommu_jumbo": lambda: _iommu_variant(sc_jumbo, "iommu_jumbo"),

@@ -209,7 +209,9 @@ static void test_defaults(void)
 	CHECK_EQ(cfg->rx_descriptors, ZCD_RX_DESC_DEFAULT);
 	CHECK_EQ(cfg->burst, ZCD_BURST_DEFAULT);
 	CHECK_EQ(cfg->buffers, 0);
+	CHECK_EQ(cfg->copy_threshold, 0);
 	CHECK_EQ(cfg->nb_vms, 1);
+	CHECK_EQ(cfg->vms[0].xen.domid, 0);
 	CHECK(strcmp(cfg->vms[0].name, "guest") == 0);
 	CHECK_EQ(cfg->vms[0].vlan, 0);
 	CHECK_EQ(cfg->vms[0].credits, ZCD_CREDITS_DEFAULT);
@@ -229,7 +231,8 @@ static void test_edge_values(void)
 				   "  rx_descriptors: 16384\n"
 				   "  burst: 1\n"
 				   "  buffers: 4194304\n"
-				   "vms: [{name: a, macs: [\"fe:ff:ff:ff:ff:ff\"]}]\n"
+				   "  copy_threshold: 9018\n"
+				   "vms: [{name: a, macs: [\"fe:ff:ff:ff:ff:ff\"], xen: {domid: 32751}}]\n"
 				   "ports: [{name: p, devargs: x}]\n";
 	char path[sizeof(TEMP_TEMPLATE)], err[512] = "";
 	FILE *f = temp_open(path);
@@ -250,6 +253,8 @@ static void test_edge_values(void)
 		CHECK_EQ(cfg->rx_descriptors, ZCD_RX_DESC_MAX);
 		CHECK_EQ(cfg->burst, ZCD_BURST_MIN);
 		CHECK_EQ(cfg->buffers, ZCD_BUFFERS_MAX);
+		CHECK_EQ(cfg->copy_threshold, 9018);
+		CHECK_EQ(cfg->vms[0].xen.domid, ZCD_DOMID_MAX);
 		check_mac(cfg->vms[0].macs[0], 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff);
 	} else {
 		fprintf(stderr, "edge values: %s\n", err);
@@ -338,9 +343,10 @@ static const struct error_case error_cases[] = {
 	{ "unknown iommu key", HEAD VM1 "iommu:\n  group: 3\n", 10, "iommu.group",
 	  "unknown key (allowed: backend)" },
 	{ "unknown dataplane key", HEAD VM1 "dataplane:\n  cores: 2\n", 10, "dataplane.cores",
-	  "unknown key (allowed: mtu, unknown_unicast, rx_descriptors, burst, buffers)" },
+	  "unknown key (allowed: mtu, unknown_unicast, rx_descriptors, burst, buffers, "
+	  "copy_threshold)" },
 	{ "unknown vm key", HEAD VM1 "    color: red\n", 9, "vms[0].color",
-	  "unknown key (allowed: name, macs, vlan, credits, sim)" },
+	  "unknown key (allowed: name, macs, vlan, credits, sim, xen)" },
 	{ "unknown sim key", HEAD VM1 "    sim: {sink: a, drop: true}\n", 9, "vms[0].sim.drop",
 	  "unknown key (allowed: sink, stall)" },
 	{ "unknown key with odd characters", HEAD VM1 "\"a\\nb\": 1\n", 9, "a\\nb",
@@ -529,6 +535,16 @@ static const struct error_case error_cases[] = {
 	  "  - name: vm2\n    macs: [\"02:00:00:00:00:02\"]\n    sim:\n      stall: true\n"
 	  "hypervisor:\n  backend: xen\n",
 	  7, "vms[1].sim", "only allowed with hypervisor.backend sim (this file uses xen)" },
+	{ "xen section with sim", HEAD VM1 "    xen: {domid: 3}\n", 9, "vms[0].xen",
+	  "only allowed with hypervisor.backend xen (this file uses sim)" },
+	{ "unknown xen key", HEAD VM1 "    xen: {name: g1}\n", 9, "vms[0].xen.name",
+	  "unknown key (allowed: domid)" },
+	{ "xen domid 0", HEAD VM1 "    xen: {domid: 0}\n", 9, "vms[0].xen.domid",
+	  "0 is out of range (1..32751)" },
+	{ "xen domid reserved", HEAD VM1 "    xen: {domid: 32752}\n", 9, "vms[0].xen.domid",
+	  "32752 is out of range (1..32751)" },
+	{ "copy_threshold too big", HEAD VM1 "dataplane:\n  copy_threshold: 9019\n", 10,
+	  "dataplane.copy_threshold", "9019 is out of range (0..9018)" },
 };
 
 /* Cases too big to write out: too many entries, strings too long. */

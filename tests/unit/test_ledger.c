@@ -58,9 +58,9 @@ static int grant_a(struct zcd_ledger *l, uint32_t id)
 	return zcd_ledger_grant(l, id, VM_A);
 }
 
-static int force_reclaim_a(struct zcd_ledger *l, uint32_t id)
+static int abandon_a(struct zcd_ledger *l, uint32_t id)
 {
-	return zcd_ledger_force_reclaim(l, id, VM_A);
+	return zcd_ledger_abandon(l, id, VM_A);
 }
 
 static const struct transition transitions[] = {
@@ -70,7 +70,7 @@ static const struct transition transitions[] = {
 	{"release", zcd_ledger_release, {ZCD_BUF_HELD}, 1, ZCD_BUF_FREE},
 	{"grant", grant_a, {ZCD_BUF_HELD}, 1, ZCD_BUF_GRANTED},
 	{"revoked", zcd_ledger_revoked, {ZCD_BUF_REVOKING}, 1, ZCD_BUF_RECLAIMED},
-	{"force_reclaim", force_reclaim_a, {ZCD_BUF_GRANTED, ZCD_BUF_REVOKING}, 2, ZCD_BUF_RECLAIMED},
+	{"abandon", abandon_a, {ZCD_BUF_GRANTED}, 1, ZCD_BUF_REVOKING},
 	{"scrubbed", zcd_ledger_scrubbed, {ZCD_BUF_RECLAIMED}, 1, ZCD_BUF_SCRUBBED},
 	{"recycle", zcd_ledger_recycle, {ZCD_BUF_SCRUBBED}, 1, ZCD_BUF_FREE},
 };
@@ -131,7 +131,7 @@ static void test_out_of_range_ids(void)
 	CHECK_EQ(zcd_ledger_init(&l, 4), 0);
 	CHECK_EQ(zcd_ledger_post(&l, 4), -1);
 	CHECK_EQ(zcd_ledger_post(&l, UINT32_MAX), -1);
-	CHECK_EQ(zcd_ledger_force_reclaim(&l, 4, VM_A), -1);
+	CHECK_EQ(zcd_ledger_abandon(&l, 4, VM_A), -1);
 	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 4, 0), ZCD_RETURN_FORGED);
 	CHECK_EQ(l.violations, 3);
 	CHECK_EQ(l.count[ZCD_BUF_FREE], 4);
@@ -149,11 +149,16 @@ static void test_generation_and_owner(void)
 	CHECK_EQ(l.entries[0].generation, 1);
 	CHECK_EQ(l.entries[0].owner, VM_A);
 	CHECK_EQ(zcd_ledger_next_generation(&l, 0), 2);
-	/* Only the owner can force-reclaim, and ZCD_OWNER_NONE never owns. */
-	CHECK_EQ(zcd_ledger_force_reclaim(&l, 0, VM_B), -1);
+	/* Only the owner can abandon, and ZCD_OWNER_NONE never owns. */
+	CHECK_EQ(zcd_ledger_abandon(&l, 0, VM_B), -1);
 	CHECK_EQ(zcd_ledger_grant(&l, 1, ZCD_OWNER_NONE), -1);
 	CHECK_EQ(l.violations, 2);
-	CHECK_EQ(zcd_ledger_force_reclaim(&l, 0, VM_A), 0);
+	CHECK_EQ(zcd_ledger_abandon(&l, 0, VM_A), 0);
+	CHECK_EQ(l.entries[0].owner, VM_A); /* it still holds it until revoked */
+	/* A return for an abandoned buffer is a duplicate: it is on its way back. */
+	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 0, l.entries[0].generation),
+		 ZCD_RETURN_DUPLICATE);
+	CHECK_EQ(zcd_ledger_revoked(&l, 0), 0);
 	CHECK_EQ(l.entries[0].owner, ZCD_OWNER_NONE);
 	CHECK_EQ(l.entries[0].last_owner, VM_A);
 	zcd_ledger_fini(&l);
@@ -213,7 +218,8 @@ static void test_generation_wrap(void)
 	CHECK_EQ(l.entries[0].generation, UINT32_MAX);
 	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 0, UINT32_MAX - 1), ZCD_RETURN_STALE);
 	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 0, 0), ZCD_RETURN_FORGED);
-	CHECK_EQ(zcd_ledger_force_reclaim(&l, 0, VM_A), 0);
+	CHECK_EQ(zcd_ledger_abandon(&l, 0, VM_A), 0);
+	CHECK_EQ(zcd_ledger_revoked(&l, 0), 0);
 	CHECK_EQ(zcd_ledger_scrubbed(&l, 0), 0);
 	CHECK_EQ(zcd_ledger_recycle(&l, 0), 0);
 	CHECK_EQ(zcd_ledger_post(&l, 0), 0);

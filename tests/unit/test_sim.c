@@ -809,9 +809,38 @@ static void test_control_errors(void)
 	fixture_close(&f);
 }
 
+/* Each simulated guest is reported up exactly once, when it connected. */
+static void test_events_and_features(void)
+{
+	struct fixture f;
+	struct zcd_hv_event ev[4];
+	char err[256];
+
+	if (fixture_open(&f, 3, 8, 16, 1, 0, false, false) != 0) {
+		CHECK(false);
+		fixture_close(&f);
+		return;
+	}
+	CHECK_EQ(f.ops->features(f.hv), ZCD_HV_F_REMAP);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
+	CHECK_EQ(f.ops->vm_connect(f.hv, 2, err, sizeof(err)), 0);
+	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 1), 1);
+	CHECK_EQ(ev[0].vm, 0);
+	CHECK_EQ(ev[0].kind, ZCD_HV_VM_UP);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 1);
+	CHECK_EQ(ev[0].vm, 2);
+	CHECK_EQ(ev[0].kind, ZCD_HV_VM_UP);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
+	CHECK_EQ(vm_stats(&f, 0).connects, 1);
+	CHECK_EQ(vm_stats(&f, 1).connects, 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	test_control_errors();
+	test_events_and_features();
 	test_two_vms_remap_and_copy();
 	test_multi_page_buffers();
 	test_residue_detected();
