@@ -15,7 +15,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev libyaml-dev \
-	libnuma-dev libpcap-dev python3
+	libnuma-dev libpcap-dev libxen-dev python3
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
@@ -28,29 +28,47 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # Resolved lazily so that `make deps` works before the libraries exist.
-PKG_CFLAGS = $(shell $(PKGCONF) --cflags libdpdk yaml-0.1 numa 2>/dev/null)
-PKG_LIBS = $(shell $(PKGCONF) --libs libdpdk yaml-0.1 numa 2>/dev/null)
+XEN_PKGS := xencontrol xenstore xengnttab xenevtchn
+PKG_CFLAGS = $(shell $(PKGCONF) --cflags libdpdk yaml-0.1 numa $(XEN_PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKGCONF) --libs libdpdk yaml-0.1 numa $(XEN_PKGS) 2>/dev/null)
 
 CORE_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c)) \
-	$(wildcard hypervisor-glue/*.c hypervisor-glue/sim/*.c) \
+	$(wildcard hypervisor-glue/*.c hypervisor-glue/sim/*.c hypervisor-glue/xen/*.c) \
 	$(wildcard iommu/*.c)
+# The guest side: a library (also linked into the unit tests) and a tool for
+# the domU, built without DPDK.
+GUEST_TOOL_SRC := hypervisor-glue/xen/guest/zcdemux-guest.c
+GUEST_LIB_SRCS := $(filter-out $(GUEST_TOOL_SRC),$(wildcard hypervisor-glue/xen/guest/*.c))
+GUEST_LIB_OBJS := $(GUEST_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+GUEST_LIBS = $(shell $(PKGCONF) --libs xenstore xengnttab xenevtchn 2>/dev/null)
+CORE_SRCS += $(GUEST_LIB_SRCS)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps demo test check unit integration test-asan clean
-.SECONDARY:
+.PRECIOUS: $(BUILD)/obj/%.o
 
-all: $(BUILD)/zcdemux
+all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
-		$(wildcard hypervisor-glue/sim/*.h) $(wildcard tests/unit/*.h)
+		$(wildcard hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# xenctrl.h's public headers use anonymous unions (GNU C); only this file includes it.
+$(BUILD)/obj/hypervisor-glue/xen/domain.o: CFLAGS += -std=gnu11
+
 # Unit tests reach into the modules they test.
-$(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane
+$(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
+
+# Guest code runs in a domU: no DPDK flags (nor its -march).
+$(BUILD)/obj/hypervisor-glue/xen/guest/%.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
+
+$(BUILD)/zcdemux-guest: $(BUILD)/obj/$(GUEST_TOOL_SRC:.c=.o) $(GUEST_LIB_OBJS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(GUEST_LIBS)
 
 $(BUILD)/libzcdemux.a: $(CORE_OBJS)
 	@mkdir -p $(dir $@)

@@ -6,5 +6,6 @@
 #include "zcdemux/hv.h"
 
 extern const struct zcd_hv_ops zcd_hv_sim_ops;
+extern const struct zcd_hv_ops zcd_hv_xen_ops;
 
 #endif /* ZCDEMUX_HV_BACKENDS_H */

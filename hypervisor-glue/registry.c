@@ -7,6 +7,7 @@
 
 static const struct zcd_hv_ops *const hv_backends[] = {
 	&zcd_hv_sim_ops,
+	&zcd_hv_xen_ops,
 };
 
 const struct zcd_hv_ops *zcd_hv_find(const char *name)

@@ -142,12 +142,12 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 	    pool->buf_size != ppb * ZCD_PAGE_SIZE ||
 	    pool->bytes < (size_t)pool->nb_bufs * pool->buf_size) {
 		snprintf(err, errlen,
-			 "hypervisor sim: unusable buffer pool (%u buffers of %u pages, %zu bytes)",
+			 "unusable buffer pool (%u buffers of %u pages, %zu bytes)",
 			 pool->nb_bufs, ppb, pool->bytes);
 		return NULL;
 	}
 	if (cfg->nb_vms > ZCD_MAX_VMS) {
-		snprintf(err, errlen, "hypervisor sim: %u VMs, at most %u", cfg->nb_vms,
+		snprintf(err, errlen, "%u VMs, at most %u", cfg->nb_vms,
 			 ZCD_MAX_VMS);
 		return NULL;
 	}
@@ -189,7 +189,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 	return hv;
 
 no_memory:
-	snprintf(err, errlen, "hypervisor sim: %s", strerror(errno ? errno : ENOMEM));
+	snprintf(err, errlen, "%s", strerror(errno ? errno : ENOMEM));
 	sim_destroy(hv);
 	return NULL;
 }

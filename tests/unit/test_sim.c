@@ -766,7 +766,7 @@ static void test_control_errors(void)
 		return;
 	}
 	CHECK(ops->create(f.cfg, &bad_pool, err, sizeof(err)) == NULL);
-	CHECK_STR_CONTAINS(err, "hypervisor sim: unusable buffer pool");
+	CHECK_STR_CONTAINS(err, "unusable buffer pool");
 	f.cfg->vms[0].credits = 0;
 	CHECK(ops->create(f.cfg, &f.pool, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "vms[0].credits");

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The xen backend's control thread: it finds each configured VM's domain
+ * (by domid or by name), runs the xenstore handshake of
+ * include/zcdemux/xenbus.h with the guest, notices the guest or its domain
+ * going away, and tears a connection down once the dataplane has taken back
+ * everything the guest held.  Nothing here is on the hot path; it logs.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <xen/io/xenbus.h>
+
+#include "xen.h"
+
+#define LOG(...) fprintf(stderr, "zcdemux: xen: " __VA_ARGS__)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- xenstore helpers ---- */
+
+__attribute__((format(printf, 4, 5))) static bool xs_printf(struct xs_handle *xs, const char *dir,
+							    const char *key, const char *fmt, ...)
+{
+	char path[ZCD_XS_PATH_MAX], value[64];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, key) >= (int)sizeof(path))
+		return false;
+	return xs_write(xs, XBT_NULL, path, value, (unsigned)len);
+}
+
+/* Unsigned decimal value of dir/key; -1 if absent or not a number. */
+static long long xs_read_number(struct xs_handle *xs, const char *dir, const char *key)
+{
+	char path[ZCD_XS_PATH_MAX], *value, *end;
+	unsigned int len;
+	long long n = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, key) >= (int)sizeof(path))
+		return -1;
+	value = xs_read(xs, XBT_NULL, path, &len);
+	if (value == NULL)
+		return -1;
+	errno = 0;
+	if (len > 0 && value[0] >= '0' && value[0] <= '9') {
+		n = strtoll(value, &end, 10);
+		if (errno != 0 || *end != '\0')
+			n = -1;
+	}
+	free(value);
+	return n;
+}
+
+static bool xs_set_owner(struct xs_handle *xs, const char *path, uint32_t owner,
+			 uint32_t reader)
+{
+	struct xs_permissions perms[2] = {
+		{.id = owner, .perms = XS_PERM_NONE},
+		{.id = reader, .perms = XS_PERM_READ},
+	};
+
+	return xs_set_permissions(xs, XBT_NULL, path, perms, owner == reader ? 1 : 2);
+}
+
+/* ---- domains ---- */
+
+/* The live domain this VM is: its configured domid, or the one with its name; 0 = none. */
+static uint32_t find_domain(struct zcd_hv *hv, const struct xen_vm *vm)
+{
+	unsigned int nb = 0;
+	char **ids;
+	uint32_t found = 0;
+
+	if (vm->vc->xen.domid != 0)
+		return xen_domain_alive(hv, vm->vc->xen.domid) ? vm->vc->xen.domid : 0;
+	ids = xs_directory(hv->xs, XBT_NULL, "/local/domain", &nb);
+	for (unsigned i = 0; ids != NULL && i < nb && found == 0; i++) {
+		char path[ZCD_XS_PATH_MAX], *name;
+		unsigned long domid = strtoul(ids[i], NULL, 10);
+		unsigned int len;
+
+		if (domid == hv->self_domid || domid > ZCD_DOMID_MAX)
+			continue;
+		snprintf(path, sizeof(path), "/local/domain/%lu/name", domid);
+		name = xs_read(hv->xs, XBT_NULL, path, &len);
+		if (name != NULL && strcmp(name, vm->vc->name) == 0 &&
+		    xen_domain_alive(hv, (uint32_t)domid))
+			found = (uint32_t)domid;
+		free(name);
+	}
+	free(ids);
+	return found;
+}
+
+/* ---- one connection ---- */
+
+static void set_phase(struct xen_vm *vm, enum xen_phase phase)
+{
+	atomic_store_explicit(&vm->phase, phase, memory_order_release);
+}
+
+static long long frontend_state(struct zcd_hv *hv, const struct xen_vm *vm)
+{
+	return xs_read_number(hv->xs, vm->fe_path, ZCD_XS_STATE);
+}
+
+void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	if (vm->watching)
+		xs_unwatch(hv->xs, vm->fe_state_path, vm->fe_state_path);
+	vm->watching = false;
+	if (vm->copy_area != NULL)
+		xengnttab_unmap(hv->xgt, vm->copy_area, vm->copy_pages);
+	vm->copy_area = NULL;
+	vm->copy_pages = 0;
+	if (vm->port_bound)
+		xenevtchn_unbind(hv->xce, vm->port);
+	vm->port_bound = false;
+	/* gntalloc keeps a page a guest still maps until the guest lets go. */
+	if (vm->ring_area != NULL)
+		xengntshr_unshare(hv->xgs, vm->ring_area, vm->ring_pages);
+	vm->ring_area = NULL;
+	if (vm->domid != 0) {
+		/* As a toolstack removes a device: the guest sees its dir go. */
+		xs_rm(hv->xs, XBT_NULL, vm->be_path);
+		if (xen_domain_alive(hv, vm->domid))
+			xs_rm(hv->xs, XBT_NULL, vm->fe_path);
+	}
+	free(vm->copy_generation);
+	free(vm->copy_length);
+	free(vm->copy_outstanding);
+	free(vm->free_copies);
+	vm->copy_generation = NULL;
+	vm->copy_length = NULL;
+	vm->copy_outstanding = NULL;
+	vm->free_copies = NULL;
+	vm->copy_slots = 0;
+	vm->nb_free_copies = 0;
+	vm->domid = 0;
+	set_phase(vm, XEN_IDLE);
+}
+
+/* Share the ring, open the event channel, write both directories. */
+static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	size_t bytes = zcd_ring_area_bytes(vm->ring_size, vm->ring_size);
+	char parent[ZCD_XS_PATH_MAX];
+	xenevtchn_port_or_error_t port;
+	uint32_t *refs;
+	bool ok;
+
+	vm->ring_pages = (uint32_t)(bytes / ZCD_PAGE_SIZE);
+	refs = calloc(vm->ring_pages, sizeof(*refs));
+	if (refs == NULL)
+		return -1;
+	vm->ring_area = xengntshr_share_pages(hv->xgs, vm->domid, (int)vm->ring_pages, refs, 1);
+	if (vm->ring_area == NULL) {
+		LOG("%s: cannot share %u ring pages with domain %u: %s\n", vm->vc->name,
+		    vm->ring_pages, vm->domid, strerror(errno));
+		free(refs);
+		return -1;
+	}
+	zcd_ring_format(&vm->ring, vm->ring_area, bytes, vm->ring_size, vm->ring_size,
+			vm->vc->credits);
+	port = xenevtchn_bind_unbound_port(hv->xce, vm->domid);
+	if (port < 0) {
+		LOG("%s: cannot open an event channel to domain %u: %s\n", vm->vc->name, vm->domid,
+		    strerror(errno));
+		return -1;
+	}
+	vm->port = (evtchn_port_t)port;
+	vm->port_bound = true;
+
+	xs_rm(hv->xs, XBT_NULL, vm->be_path);
+	xs_rm(hv->xs, XBT_NULL, vm->fe_path);
+	/* Backend dir: ours, readable by the guest and nobody else. */
+	ok = xs_mkdir(hv->xs, XBT_NULL, vm->be_path) &&
+	     xs_set_owner(hv->xs, vm->be_path, hv->self_domid, vm->domid);
+	for (uint32_t i = 0; ok && i < vm->ring_pages; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), ZCD_XS_RING_REF_FMT, i);
+		ok = xs_printf(hv->xs, vm->be_path, key, "%u", refs[i]);
+	}
+	free(refs);
+	ok = ok && xs_printf(hv->xs, vm->be_path, ZCD_XS_FRONTEND, "%s", vm->fe_path) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_FRONTEND_ID, "%u", vm->domid) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_PROTOCOL, "%u", ZCD_RING_VERSION) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_RING_PAGES, "%u", vm->ring_pages) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_EVENT_CHANNEL, "%u", vm->port) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_BUFFER_PAGES, "%u", hv->pool.pages_per_buf) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->vc->credits);
+	/* Frontend dir: the guest's, readable by us (as a toolstack sets it up). */
+	snprintf(parent, sizeof(parent), "/local/domain/%u/device/%s", vm->domid, ZCD_XS_TYPE);
+	ok = ok && xs_mkdir(hv->xs, XBT_NULL, parent) &&
+	     xs_set_owner(hv->xs, parent, vm->domid, vm->domid) &&
+	     xs_mkdir(hv->xs, XBT_NULL, vm->fe_path) &&
+	     xs_set_owner(hv->xs, vm->fe_path, vm->domid, hv->self_domid) &&
+	     xs_printf(hv->xs, vm->fe_path, ZCD_XS_BACKEND, "%s", vm->be_path) &&
+	     xs_printf(hv->xs, vm->fe_path, ZCD_XS_BACKEND_ID, "%u", hv->self_domid) &&
+	     xs_printf(hv->xs, vm->fe_path, ZCD_XS_STATE, "%d", XenbusStateInitialising) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateInitWait);
+	if (!ok) {
+		LOG("%s: cannot write the xenstore handshake for domain %u: %s\n", vm->vc->name,
+		    vm->domid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Map the copy pages the guest shared and get ready to deliver. */
+static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	uint32_t ppb = hv->pool.pages_per_buf;
+	long long slots = xs_read_number(hv->xs, vm->fe_path, ZCD_XS_COPY_SLOTS);
+	uint32_t *refs = NULL;
+	int rc = -1;
+
+	if (slots < 0 || slots > vm->vc->credits) {
+		LOG("%s: domain %u offers %lld copy slots (0-%u allowed)\n", vm->vc->name,
+		    vm->domid, slots, vm->vc->credits);
+		return -1;
+	}
+	vm->copy_slots = (uint32_t)slots;
+	vm->copy_pages = vm->copy_slots * ppb;
+	vm->copy_generation = calloc(vm->copy_slots + 1, sizeof(*vm->copy_generation));
+	vm->copy_length = calloc(vm->copy_slots + 1, sizeof(*vm->copy_length));
+	vm->copy_outstanding = calloc(vm->copy_slots + 1, sizeof(*vm->copy_outstanding));
+	vm->free_copies = calloc(vm->copy_slots + 1, sizeof(*vm->free_copies));
+	refs = calloc(vm->copy_pages + 1, sizeof(*refs));
+	if (vm->copy_generation == NULL || vm->copy_length == NULL ||
+	    vm->copy_outstanding == NULL || vm->free_copies == NULL || refs == NULL)
+		goto out;
+	for (uint32_t i = 0; i < vm->copy_pages; i++) {
+		char key[32];
+		long long ref;
+
+		snprintf(key, sizeof(key), ZCD_XS_COPY_REF_FMT, i);
+		ref = xs_read_number(hv->xs, vm->fe_path, key);
+		if (ref < 0 || ref > UINT32_MAX) {
+			LOG("%s: domain %u: %s/%s is missing or not a grant reference\n",
+			    vm->vc->name, vm->domid, vm->fe_path, key);
+			goto out;
+		}
+		refs[i] = (uint32_t)ref;
+	}
+	if (vm->copy_pages != 0) {
+		/* Once, for the whole connection: the copy path never maps again. */
+		vm->copy_area = xengnttab_map_domain_grant_refs(hv->xgt, vm->copy_pages, vm->domid,
+								 refs, PROT_READ | PROT_WRITE);
+		if (vm->copy_area == NULL) {
+			LOG("%s: cannot map the %u copy pages of domain %u: %s\n", vm->vc->name,
+			    vm->copy_pages, vm->domid, strerror(errno));
+			vm->copy_pages = 0;
+			goto out;
+		}
+	}
+	for (uint32_t i = 0; i < vm->copy_slots; i++)
+		vm->free_copies[i] = vm->copy_slots - 1 - i;
+	vm->nb_free_copies = vm->copy_slots;
+	rc = xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateConnected) ? 0 : -1;
+out:
+	free(refs);
+	return rc;
+}
+
+/* Bind vm to a live domain and start the handshake (or first clear an old one). */
+static void start_connection(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	uint32_t domid = find_domain(hv, vm);
+	long long be_state;
+
+	if (domid == 0)
+		return;
+	vm->domid = domid;
+	snprintf(vm->be_path, sizeof(vm->be_path), "/local/domain/%u/backend/%s/%u/%d",
+		 hv->self_domid, ZCD_XS_TYPE, domid, ZCD_XS_DEVID);
+	snprintf(vm->fe_path, sizeof(vm->fe_path), "/local/domain/%u/device/%s/%d", domid,
+		 ZCD_XS_TYPE, ZCD_XS_DEVID);
+	snprintf(vm->fe_state_path, sizeof(vm->fe_state_path), "%s/%s", vm->fe_path,
+		 ZCD_XS_STATE);
+	vm->watching = xs_watch(hv->xs, vm->fe_state_path, vm->fe_state_path);
+
+	/* An earlier zcdemux left a connection: let the guest close it first. */
+	be_state = xs_read_number(hv->xs, vm->be_path, ZCD_XS_STATE);
+	if (be_state >= XenbusStateInitWait && be_state <= XenbusStateConnected) {
+		LOG("%s: domain %u has a connection from an earlier run; asking it to close\n",
+		    vm->vc->name, domid);
+		xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateClosing);
+		vm->reset_deadline_ms = now_ms() + XEN_RESET_WAIT_MS;
+		set_phase(vm, XEN_RESET);
+		return;
+	}
+	if (publish_connection(hv, vm) != 0) {
+		xen_control_teardown(hv, vm);
+		return;
+	}
+	set_phase(vm, XEN_HANDSHAKE);
+}
+
+/* The guest's side of the connection is gone or going. */
+static bool guest_left(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	long long st = frontend_state(hv, vm);
+
+	return !xen_domain_alive(hv, vm->domid) || st < XenbusStateInitialising ||
+	       st >= XenbusStateClosing;
+}
+
+static void step(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	long long st;
+	int phase = atomic_load_explicit(&vm->phase, memory_order_acquire);
+
+	switch (phase) {
+	case XEN_IDLE:
+		start_connection(hv, vm);
+		break;
+	case XEN_RESET:
+		st = frontend_state(hv, vm);
+		if (st < 0 || st == XenbusStateInitialising || st == XenbusStateClosed ||
+		    now_ms() >= vm->reset_deadline_ms || !xen_domain_alive(hv, vm->domid)) {
+			if (publish_connection(hv, vm) != 0) {
+				xen_control_teardown(hv, vm);
+				break;
+			}
+			set_phase(vm, XEN_HANDSHAKE);
+		}
+		break;
+	case XEN_HANDSHAKE:
+		st = frontend_state(hv, vm);
+		if (!xen_domain_alive(hv, vm->domid) || st >= XenbusStateClosing) {
+			xen_control_teardown(hv, vm);
+		} else if (st == XenbusStateInitialised || st == XenbusStateConnected) {
+			if (accept_frontend(hv, vm) != 0) {
+				xen_control_teardown(hv, vm);
+				break;
+			}
+			xen_count(&vm->connects, 1);
+			LOG("%s: domain %u connected (%u ring pages, %u copy slots)\n", vm->vc->name,
+			    vm->domid, vm->ring_pages, vm->copy_slots);
+			set_phase(vm, XEN_UP);
+		}
+		break;
+	case XEN_UP:
+	case XEN_CONNECTED:
+		if (guest_left(hv, vm)) {
+			int expected = phase;
+
+			/* If the dataplane just moved UP to CONNECTED, the first
+			 * exchange fails with expected == CONNECTED: try again. */
+			if (!atomic_compare_exchange_strong(&vm->phase, &expected,
+							    XEN_DOWN_REQUESTED))
+				atomic_compare_exchange_strong(&vm->phase, &expected,
+							       XEN_DOWN_REQUESTED);
+			LOG("%s: domain %u is gone or closing\n", vm->vc->name, vm->domid);
+		}
+		break;
+	case XEN_RELEASED:
+		LOG("%s: everything domain %u held is back\n", vm->vc->name, vm->domid);
+		xen_control_teardown(hv, vm);
+		break;
+	default:
+		break; /* the dataplane's move */
+	}
+}
+
+static void *control_main(void *arg)
+{
+	struct zcd_hv *hv = arg;
+
+	while (!atomic_load_explicit(&hv->stop, memory_order_acquire)) {
+		struct pollfd fds[2] = {
+			{.fd = xs_fileno(hv->xs), .events = POLLIN},
+			{.fd = xenevtchn_fd(hv->xce), .events = POLLIN},
+		};
+		char **watch;
+
+		poll(fds, 2, XEN_CONTROL_TICK_MS);
+		while ((watch = xs_check_watch(hv->xs)) != NULL)
+			free(watch);
+		/* Guests have no reason to notify us; drop what they send, keep the port masked. */
+		if (fds[1].revents & POLLIN)
+			xenevtchn_pending(hv->xce);
+		for (unsigned i = 0; i < hv->nb_vms; i++)
+			step(hv, &hv->vms[i]);
+	}
+	return NULL;
+}
+
+int xen_control_start(struct zcd_hv *hv, char *err, size_t errlen)
+{
+	unsigned int len;
+	char *self = xs_read(hv->xs, XBT_NULL, "domid", &len);
+	int rc;
+
+	/* Our own domain's "domid" node; in dom0 it may be missing: domain 0. */
+	hv->self_domid = self != NULL ? (uint32_t)strtoul(self, NULL, 10) : 0;
+	free(self);
+	if (!xs_watch(hv->xs, "@introduceDomain", "introduce") ||
+	    !xs_watch(hv->xs, "@releaseDomain", "release")) {
+		snprintf(err, errlen, "cannot watch xenstore for domains: %s",
+			 strerror(errno));
+		return -1;
+	}
+	atomic_store(&hv->stop, false);
+	rc = pthread_create(&hv->control, NULL, control_main, hv);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the control thread: %s",
+			 strerror(rc));
+		return -1;
+	}
+	hv->control_running = true;
+	return 0;
+}
+
+void xen_control_stop(struct zcd_hv *hv)
+{
+	if (!hv->control_running)
+		return;
+	atomic_store_explicit(&hv->stop, true, memory_order_release);
+	pthread_join(hv->control, NULL);
+	hv->control_running = false;
+}
+
+void xen_control_close_guest(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	uint64_t deadline = now_ms() + XEN_SHUTDOWN_WAIT_MS;
+	long long st;
+
+	xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateClosing);
+	/* A guest that complies unmaps everything before it says Closed. */
+	do {
+		st = frontend_state(hv, vm);
+		if (st < 0 || st == XenbusStateClosed || !xen_domain_alive(hv, vm->domid))
+			return;
+		sleep_ms(10);
+	} while (now_ms() < deadline);
+	LOG("%s: domain %u did not close within %d ms\n", vm->vc->name, vm->domid,
+	    XEN_SHUTDOWN_WAIT_MS);
+}

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * xen hypervisor backend: pool buffers reach a guest as read-only grants
+ * made by the dom0 grant helper, frames are announced on the shared ring
+ * (include/zcdemux/ring.h) and the guest is woken through an event channel.
+ *
+ * Hot path (dataplane thread): handoff = one grant ioctl for the batch's
+ * remapped buffers + one descriptor per frame + at most one event; copies go
+ * into the guest's own pages, mapped once at connect time, so the copy path
+ * has no map call or hypercall at all.  revoke = one end-access ioctl.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backends.h"
+#include "xen.h"
+#include "zcdemux/xen_grant.h"
+
+#define XEN_BATCH_BUFS 64 /* buffers per grant or end ioctl */
+
+static struct xen_vm *vm_of(struct zcd_hv *hv, unsigned index)
+{
+	return index < hv->nb_vms ? &hv->vms[index] : NULL;
+}
+
+static int phase_of(struct xen_vm *vm)
+{
+	return atomic_load_explicit(&vm->phase, memory_order_acquire);
+}
+
+static void xen_destroy(struct zcd_hv *hv);
+
+static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
+				 char *err, size_t errlen)
+{
+	uint32_t ppb = pool->pages_per_buf;
+	struct zcd_hv *hv;
+	char why[256];
+
+	if (ppb == 0 || ppb > XEN_MAX_PAGES_PER_BUF) {
+		snprintf(err, errlen, "buffers of %u pages are not supported (1-%d)",
+			 ppb, XEN_MAX_PAGES_PER_BUF);
+		return NULL;
+	}
+	hv = calloc(1, sizeof(*hv));
+	if (hv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	hv->cfg = cfg;
+	hv->pool = *pool;
+	hv->grant_fd = -1;
+	hv->vms = calloc(cfg->nb_vms ? cfg->nb_vms : 1, sizeof(*hv->vms));
+	hv->pages_pending = calloc(pool->nb_bufs, sizeof(*hv->pages_pending));
+	hv->page_scratch = malloc(XEN_BATCH_BUFS * ppb * sizeof(*hv->page_scratch));
+	hv->result_scratch = malloc(XEN_BATCH_BUFS * ppb);
+	if (hv->vms == NULL || hv->pages_pending == NULL || hv->page_scratch == NULL ||
+	    hv->result_scratch == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	hv->nb_vms = cfg->nb_vms;
+	for (unsigned i = 0; i < cfg->nb_vms; i++) {
+		struct xen_vm *vm = &hv->vms[i];
+		uint32_t size = XEN_RING_MIN_SIZE;
+
+		/* A guest holding every credit can still have every return on the ring. */
+		while (size < cfg->vms[i].credits)
+			size <<= 1;
+		vm->index = i;
+		vm->vc = &cfg->vms[i];
+		vm->ring_size = size;
+		atomic_init(&vm->phase, XEN_IDLE);
+	}
+
+	xen_domain_open(hv);
+	hv->xs = xs_open(0);
+	hv->xgt = xengnttab_open(NULL, 0);
+	hv->xgs = xengntshr_open(NULL, 0);
+	hv->xce = xenevtchn_open(NULL, 0);
+	if (hv->xc == NULL || hv->xs == NULL || hv->xgt == NULL || hv->xgs == NULL ||
+	    hv->xce == NULL) {
+		snprintf(err, errlen,
+			 "cannot open %s (is this a Xen dom0 or driver domain with "
+			 "xenfs, xen-gntdev, xen-gntalloc and xen-evtchn loaded?)",
+			 hv->xc == NULL ? "libxenctrl" : hv->xs == NULL ? "xenstore"
+			 : hv->xgt == NULL ? "/dev/xen/gntdev" : hv->xgs == NULL ? "/dev/xen/gntalloc"
+			 : "/dev/xen/evtchn");
+		goto fail;
+	}
+	if (xen_grant_open(hv, why, sizeof(why)) != 0)
+		fprintf(stderr, "zcdemux: xen: %s; every frame will be copied\n", why);
+	if (xen_control_start(hv, err, errlen) != 0)
+		goto fail;
+	return hv;
+fail:
+	xen_destroy(hv);
+	return NULL;
+}
+
+static uint32_t xen_features(const struct zcd_hv *hv)
+{
+	return hv->grant_fd >= 0 ? ZCD_HV_F_REMAP : 0;
+}
+
+/* The control thread finds the domain and connects it when it is there. */
+static int xen_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_t errlen)
+{
+	if (vm_of(hv, vm_index) == NULL) {
+		snprintf(err, errlen, "vms[%u]: no such VM", vm_index);
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned xen_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
+		struct xen_vm *vm = &hv->vms[i];
+		int phase = phase_of(vm);
+
+		if (phase == XEN_UP) {
+			vm->reported_up = true;
+			atomic_store_explicit(&vm->phase, XEN_CONNECTED, memory_order_release);
+			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
+		} else if (phase == XEN_DOWN_REQUESTED) {
+			if (vm->reported_up) {
+				vm->reported_up = false;
+				atomic_store_explicit(&vm->phase, XEN_DRAINING, memory_order_release);
+				ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i,
+								.kind = ZCD_HV_VM_DOWN};
+			} else {
+				/* It left before the dataplane ever used it. */
+				atomic_store_explicit(&vm->phase, XEN_RELEASED, memory_order_release);
+			}
+		}
+	}
+	return n;
+}
+
+static void xen_vm_release(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	if (vm != NULL && phase_of(vm) == XEN_DRAINING)
+		atomic_store_explicit(&vm->phase, XEN_RELEASED, memory_order_release);
+}
+
+/* Guests may be fed only while connected or draining (returns still flow). */
+static bool ring_usable(struct xen_vm *vm)
+{
+	int phase = phase_of(vm);
+
+	return phase == XEN_CONNECTED || phase == XEN_DRAINING;
+}
+
+/* Put a copied frame into a free copy slot; the descriptor goes to desc. */
+static void copy_into_slot(struct zcd_hv *hv, struct xen_vm *vm, const struct zcd_handoff *item,
+			   struct zcd_rx_desc *desc)
+{
+	uint32_t ppb = hv->pool.pages_per_buf;
+	uint32_t slot = vm->free_copies[--vm->nb_free_copies];
+	uint8_t *dst = vm->copy_area + (size_t)slot * ppb * ZCD_PAGE_SIZE;
+
+	memcpy(dst, item->data, item->length);
+	/* The guest checks its pages for bytes of earlier frames too. */
+	if (vm->copy_length[slot] > item->length)
+		memset(dst + item->length, 0, vm->copy_length[slot] - item->length);
+	vm->copy_length[slot] = item->length;
+	vm->copy_outstanding[slot] = true;
+	*desc = (struct zcd_rx_desc){
+		.buf_id = slot,
+		.generation = ++vm->copy_generation[slot],
+		.handle = slot * ppb,
+		.nr_pages = (uint16_t)ppb,
+		.length = item->length,
+		.flags = ZCD_RXF_COPY,
+		.vlan = item->vlan,
+	};
+}
+
+static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
+			    unsigned n)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+	uint32_t ppb = hv->pool.pages_per_buf;
+	unsigned take = 0, copies = 0, nb_pages = 0;
+	bool broken = false;
+	uint32_t space;
+
+	if (vm == NULL || phase_of(vm) != XEN_CONNECTED)
+		return 0;
+	space = zcd_rx_space(&vm->ring, &broken);
+	if (broken) {
+		xen_count(&vm->ring_errors, 1);
+		return 0;
+	}
+	n = n < space ? n : space;
+	if (n > XEN_BATCH_BUFS)
+		n = XEN_BATCH_BUFS;
+
+	/* The longest prefix this guest can take: copy slots, remap ability. */
+	for (; take < n; take++) {
+		const struct zcd_handoff *item = &items[take];
+
+		if (item->kind == ZCD_HANDOFF_COPY) {
+			if (copies == vm->nb_free_copies ||
+			    item->length > ppb * ZCD_PAGE_SIZE)
+				break;
+			copies++;
+			continue;
+		}
+		if (hv->grant_fd < 0 || item->buf_id >= hv->pool.nb_bufs ||
+		    hv->pages_pending[item->buf_id] != 0)
+			break;
+		for (uint32_t p = 0; p < ppb; p++)
+			hv->page_scratch[nb_pages++] = item->buf_id * ppb + p;
+	}
+	/* One ioctl grants every page of the batch, all or nothing. */
+	if (nb_pages != 0 && xen_grant_pages(hv, hv->page_scratch, nb_pages, vm->domid) != 0) {
+		/* Only the copies ahead of the first remapped frame can go. */
+		for (take = 0; items[take].kind == ZCD_HANDOFF_COPY; take++)
+			;
+		nb_pages = 0;
+	}
+	for (unsigned i = 0; i < take; i++) {
+		const struct zcd_handoff *item = &items[i];
+		struct zcd_rx_desc desc;
+
+		if (item->kind == ZCD_HANDOFF_COPY) {
+			copy_into_slot(hv, vm, item, &desc);
+		} else {
+			hv->pages_pending[item->buf_id] = (uint8_t)((1u << ppb) - 1);
+			desc = (struct zcd_rx_desc){
+				.buf_id = item->buf_id,
+				.generation = item->generation,
+				.handle = hv->first_ref + item->buf_id * ppb,
+				.nr_pages = (uint16_t)ppb,
+				.offset = item->offset,
+				.length = item->length,
+				.flags = ZCD_RXF_READONLY,
+				.vlan = item->vlan,
+			};
+		}
+		zcd_rx_put(&vm->ring, &desc);
+	}
+	if (nb_pages != 0)
+		xen_count(&vm->grant_batches, 1);
+	if (zcd_rx_publish(&vm->ring) && xenevtchn_notify(hv->xce, vm->port) == 0)
+		xen_count(&vm->notifications, 1);
+	return take;
+}
+
+/* A copy slot comes back only if it is out, with its current generation. */
+static void settle_copy(struct xen_vm *vm, const struct zcd_ret_desc *ret,
+			struct zcd_hv_return_tally *tally)
+{
+	uint32_t slot = ret->buf_id;
+
+	if (slot >= vm->copy_slots || !vm->copy_outstanding[slot] ||
+	    vm->copy_generation[slot] != ret->generation) {
+		tally->copies_rejected++;
+		return;
+	}
+	vm->copy_outstanding[slot] = false;
+	vm->free_copies[vm->nb_free_copies++] = slot;
+	tally->copies_released++;
+}
+
+static unsigned xen_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *out,
+				 unsigned max, struct zcd_hv_return_tally *tally)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+	bool broken = false;
+	unsigned taken = 0;
+	uint32_t ready;
+
+	*tally = (struct zcd_hv_return_tally){0};
+	if (vm == NULL || !ring_usable(vm))
+		return 0;
+	ready = zcd_ret_ready(&vm->ring, &broken);
+	if (broken) {
+		xen_count(&vm->ring_errors, 1);
+		return 0;
+	}
+	/* Stop once out is full: an entry taken off the ring cannot be put back. */
+	for (; ready > 0 && taken < max; ready--) {
+		struct zcd_ret_desc ret;
+
+		zcd_ret_take(&vm->ring, &ret);
+		if (ret.flags & ZCD_RETF_COPY) {
+			settle_copy(vm, &ret, tally);
+			continue;
+		}
+		out[taken].buf_id = ret.buf_id;
+		out[taken].generation = ret.generation;
+		taken++;
+	}
+	zcd_ret_consumed(&vm->ring);
+	return taken;
+}
+
+/* End access to up to XEN_BATCH_BUFS buffers with one ioctl. */
+static unsigned revoke_chunk(struct zcd_hv *hv, const uint32_t *ids, unsigned n, bool *revoked)
+{
+	uint32_t ppb = hv->pool.pages_per_buf;
+	unsigned nb_pages = 0, done = 0, k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t pending = ids[i] < hv->pool.nb_bufs ? hv->pages_pending[ids[i]] : 0;
+
+		for (uint32_t p = 0; p < ppb; p++)
+			if (pending & (1u << p))
+				hv->page_scratch[nb_pages++] = ids[i] * ppb + p;
+	}
+	if (nb_pages != 0 && xen_grant_end(hv, hv->page_scratch, nb_pages, hv->result_scratch) != 0) {
+		for (unsigned i = 0; i < n; i++)
+			revoked[i] = false;
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *pending = ids[i] < hv->pool.nb_bufs ? &hv->pages_pending[ids[i]] : NULL;
+
+		for (uint32_t p = 0; pending != NULL && p < ppb; p++) {
+			if (!(*pending & (1u << p)))
+				continue;
+			if (hv->result_scratch[k++] == ZCD_GRANT_ENDED)
+				*pending &= (uint8_t)~(1u << p);
+		}
+		revoked[i] = pending == NULL || *pending == 0;
+		done += revoked[i];
+	}
+	return done;
+}
+
+static unsigned xen_revoke(struct zcd_hv *hv, unsigned vm_index, const uint32_t *buf_ids,
+			   unsigned n, bool *revoked)
+{
+	unsigned done = 0;
+
+	(void)vm_index; /* grants are per page; the dataplane's ledger says whose */
+	if (hv->grant_fd < 0) {
+		for (unsigned i = 0; i < n; i++)
+			revoked[i] = true;
+		return n;
+	}
+	for (unsigned i = 0; i < n; i += XEN_BATCH_BUFS) {
+		unsigned k = n - i < XEN_BATCH_BUFS ? n - i : XEN_BATCH_BUFS;
+
+		done += revoke_chunk(hv, buf_ids + i, k, revoked + i);
+	}
+	return done;
+}
+
+static bool xen_vm_drained(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	return vm == NULL || phase_of(vm) != XEN_CONNECTED || zcd_rx_unconsumed(&vm->ring) == 0;
+}
+
+static void xen_vm_disconnect(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	if (vm != NULL && ring_usable(vm))
+		xen_control_close_guest(hv, vm);
+}
+
+static void xen_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_vm_stats *out)
+{
+	const struct xen_vm *vm = vm_index < hv->nb_vms ? &hv->vms[vm_index] : NULL;
+
+	*out = (struct zcd_hv_vm_stats){0};
+	if (vm == NULL)
+		return;
+	out->notifications = atomic_load_explicit(&vm->notifications, memory_order_relaxed);
+	out->grant_batches = atomic_load_explicit(&vm->grant_batches, memory_order_relaxed);
+	out->connects = atomic_load_explicit(&vm->connects, memory_order_relaxed);
+	out->ring_errors = atomic_load_explicit(&vm->ring_errors, memory_order_relaxed);
+}
+
+static void xen_destroy(struct zcd_hv *hv)
+{
+	if (hv == NULL)
+		return;
+	xen_control_stop(hv);
+	for (unsigned i = 0; hv->vms != NULL && i < hv->nb_vms; i++)
+		xen_control_teardown(hv, &hv->vms[i]);
+	xen_grant_close(hv);
+	if (hv->xce != NULL)
+		xenevtchn_close(hv->xce);
+	if (hv->xgs != NULL)
+		xengntshr_close(hv->xgs);
+	if (hv->xgt != NULL)
+		xengnttab_close(hv->xgt);
+	if (hv->xs != NULL)
+		xs_close(hv->xs);
+	xen_domain_close(hv);
+	free(hv->result_scratch);
+	free(hv->page_scratch);
+	free(hv->pages_pending);
+	free(hv->vms);
+	free(hv);
+}
+
+const struct zcd_hv_ops zcd_hv_xen_ops = {
+	.name = "xen",
+	.create = xen_create,
+	.features = xen_features,
+	.vm_connect = xen_vm_connect,
+	.poll_events = xen_poll_events,
+	.vm_release = xen_vm_release,
+	.handoff = xen_handoff,
+	.poll_returns = xen_poll_returns,
+	.revoke = xen_revoke,
+	.vm_drained = xen_vm_drained,
+	.vm_disconnect = xen_vm_disconnect,
+	.vm_stats = xen_vm_stats,
+	.destroy = xen_destroy,
+};
