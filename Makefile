@@ -49,7 +49,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps demo test check unit integration test-asan clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
-all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest
+all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
 		$(wildcard hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
@@ -65,6 +65,12 @@ $(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
 
 # Guest code runs in a domU: no DPDK flags (nor its -march).
 $(BUILD)/obj/hypervisor-glue/xen/guest/%.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
+
+# Test traffic source: replays a pcap out of an interface.
+$(BUILD)/zcd-replay: tests/tools/zcd-replay.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/zcdemux-guest: $(BUILD)/obj/$(GUEST_TOOL_SRC:.c=.o) $(GUEST_LIB_OBJS)
 	@$(if $(Q),echo "  LINK    $@")

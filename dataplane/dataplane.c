@@ -110,12 +110,10 @@ static void ports_close(struct zcd_dataplane *dp)
 {
 	for (unsigned p = 0; p < dp->nb_ports; p++) {
 		struct zcd_port_state *port = &dp->ports[p];
-		struct rte_eth_stats st;
 
 		if (!port->started)
 			continue;
-		if (rte_eth_stats_get(port->port_id, &st) == 0)
-			dp->closed_ports_rx_nombuf += st.rx_nombuf;
+		port->at_close = zcd_port_driver_counters(port);
 		/* The driver gives its posted buffers back to the pool here. */
 		rte_eth_dev_stop(port->port_id);
 		rte_eth_dev_close(port->port_id);

@@ -32,6 +32,12 @@ struct zcd_port_counters {
 	uint64_t rx_bytes;
 };
 
+/* What the driver counted, read from it (rte_eth_stats). */
+struct zcd_port_driver_counters {
+	uint64_t rx_missed; /* frames the device dropped: its ring was full */
+	uint64_t rx_nombuf; /* frames lost for want of a free pool buffer */
+};
+
 struct zcd_vm_counters {
 	uint64_t rx_packets; /* frames delivered (remapped + copied) */
 	uint64_t rx_bytes;
@@ -66,6 +72,7 @@ struct zcd_port_state {
 	uint16_t port_id;
 	bool started;
 	struct zcd_port_counters c;
+	struct zcd_port_driver_counters at_close; /* the driver's, kept when it closed */
 };
 
 struct zcd_dataplane {
@@ -87,7 +94,6 @@ struct zcd_dataplane {
 	uint64_t drops[ZCD_DROP_REASON_COUNT];
 	uint64_t dma_mismatches; /* ledger and DMA table disagreed (checker) */
 	uint64_t iommu_failures; /* map/unmap calls that failed */
-	uint64_t closed_ports_rx_nombuf; /* pool-empty drops of ports closed since */
 	uint64_t started_tsc;
 	uint64_t stopped_tsc;
 
@@ -150,6 +156,9 @@ unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp);
 void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n);
 
 /* ---- stats.c ---- */
+
+/* The driver's counters of a port, live or as they were when it closed. */
+struct zcd_port_driver_counters zcd_port_driver_counters(const struct zcd_port_state *port);
 
 /* Write the stats JSON to path.  0, or -1 with errno. */
 int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path);

@@ -94,6 +94,29 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 	vs->outstanding += delivered;
 }
 
+/*
+ * Some drivers hand the 802.1Q tag over in vlan_tci instead of the frame
+ * (net_af_packet always does).  VMs get frames as they were on the wire, so
+ * put it back, into the headroom.
+ */
+static void restore_vlan_tag(struct rte_mbuf *m)
+{
+	uint8_t *frame;
+
+	if (m->data_off < 4 || m->data_len < 12)
+		return;
+	frame = rte_pktmbuf_mtod(m, uint8_t *) - 4;
+	memmove(frame, frame + 4, 12);
+	frame[12] = ZCD_ETHERTYPE_VLAN >> 8;
+	frame[13] = ZCD_ETHERTYPE_VLAN & 0xff;
+	frame[14] = (uint8_t)(m->vlan_tci >> 8);
+	frame[15] = (uint8_t)m->vlan_tci;
+	m->data_off -= 4;
+	m->data_len += 4;
+	m->pkt_len += 4;
+	m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+}
+
 unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port)
 {
 	struct rte_mbuf *pkts[ZCD_BURST_MAX];
@@ -108,6 +131,8 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 		return 0;
 
 	for (unsigned i = 0; i < nb; i++) {
+		if (unlikely(pkts[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED))
+			restore_vlan_tag(pkts[i]);
 		port->c.rx_packets++;
 		port->c.rx_bytes += pkts[i]->pkt_len;
 		for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)

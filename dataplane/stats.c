@@ -18,17 +18,25 @@
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+struct zcd_port_driver_counters zcd_port_driver_counters(const struct zcd_port_state *port)
+{
+	struct zcd_port_driver_counters c = port->at_close;
+	struct rte_eth_stats st;
+
+	if (port->started && rte_eth_stats_get(port->port_id, &st) == 0) {
+		c.rx_missed = st.imissed;
+		c.rx_nombuf = st.rx_nombuf;
+	}
+	return c;
+}
+
 /* Frames the drivers could not receive for want of a free buffer. */
 static uint64_t pool_empty_drops(const struct zcd_dataplane *dp)
 {
-	uint64_t total = LOAD(dp->closed_ports_rx_nombuf);
+	uint64_t total = 0;
 
-	for (unsigned p = 0; p < dp->nb_ports; p++) {
-		struct rte_eth_stats st;
-
-		if (dp->ports[p].started && rte_eth_stats_get(dp->ports[p].port_id, &st) == 0)
-			total += st.rx_nombuf;
-	}
+	for (unsigned p = 0; p < dp->nb_ports; p++)
+		total += zcd_port_driver_counters(&dp->ports[p]).rx_nombuf;
 	return total;
 }
 
@@ -78,9 +86,12 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		return -1;
 	fprintf(f, "{\"ports\": [");
 	for (unsigned p = 0; p < dp->nb_ports; p++)
-		fprintf(f, "%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 "}",
+		fprintf(f,
+			"%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
+			", \"rx_missed\": %" PRIu64 "}",
 			p ? "," : "", dp->cfg->ports[p].name, LOAD(dp->ports[p].c.rx_packets),
-			LOAD(dp->ports[p].c.rx_bytes));
+			LOAD(dp->ports[p].c.rx_bytes),
+			zcd_port_driver_counters(&dp->ports[p]).rx_missed);
 	fprintf(f, "],\n \"vms\": [");
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
 		struct vm_report r;
@@ -221,6 +232,8 @@ static int fill_ports(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 		rte_tel_data_start_dict(port);
 		rte_tel_data_add_dict_u64(port, "rx_packets", LOAD(dp->ports[p].c.rx_packets));
 		rte_tel_data_add_dict_u64(port, "rx_bytes", LOAD(dp->ports[p].c.rx_bytes));
+		rte_tel_data_add_dict_u64(port, "rx_missed",
+					  zcd_port_driver_counters(&dp->ports[p]).rx_missed);
 		rte_tel_data_add_dict_container(d, dp->cfg->ports[p].name, port, 0);
 	}
 	return 0;
