@@ -14,6 +14,7 @@
 
 #define POOL_SLACK_BUFFERS 64
 #define SHUTDOWN_REVOKE_WAIT_S 5
+#define SHUTDOWN_REVOKE_GAP_US 20000 /* each failed try may log per page (Xen) */
 
 uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg)
 {
@@ -252,7 +253,7 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 			pending += dp->vms[v].nb_pending_revoke;
 		}
 		if (pending != 0)
-			rte_delay_us_sleep(1000);
+			rte_delay_us_sleep(SHUTDOWN_REVOKE_GAP_US);
 	} while (pending != 0 && rte_rdtsc() < deadline);
 	for (uint16_t v = 0; v < dp->nb_vms; v++)
 		if (dp->vms[v].nb_pending_revoke != 0)

@@ -62,6 +62,7 @@ struct zcd_vm_state {
 	uint32_t *pending_revoke; /* returned or abandoned, but the guest still maps them */
 	uint32_t nb_pending_revoke;
 	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
+	uint32_t revoke_retry_ms; /* current gap between retries */
 	/* This burst's frames for this VM, in arrival order. */
 	unsigned batch_len;
 	struct zcd_handoff batch[ZCD_BURST_MAX];

@@ -12,6 +12,7 @@
 
 #define IDLE_SLEEP_MAX_US 200
 #define IDLE_SPINS_BEFORE_SLEEP 64
+#define REVOKE_RETRY_MAX_MS 1000u
 
 /* Queue a frame for vm; the first frame for a VM in this burst lists it. */
 static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf *m,
@@ -272,11 +273,17 @@ unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
 	if (nb_ok != 0)
 		revoke_returned(dp, vm, ids, nb_ok);
 
-	/* Retry pages a guest still mapped about once a millisecond: each try
-	 * may cost the backend a hypercall. */
+	/* Retry pages a guest still maps, backing off from 1 ms to 1 s while
+	 * nothing comes back: each try may cost a hypercall and, under Xen, a
+	 * kernel log line per page still in use. */
 	if (unlikely(vs->nb_pending_revoke != 0) && rte_rdtsc() >= vs->revoke_retry_tsc) {
-		work += zcd_dataplane_retry_revokes(dp, vm);
-		vs->revoke_retry_tsc = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+		unsigned revoked = zcd_dataplane_retry_revokes(dp, vm);
+
+		work += revoked;
+		vs->revoke_retry_ms = revoked != 0 || vs->revoke_retry_ms == 0
+					      ? 1
+					      : RTE_MIN(vs->revoke_retry_ms * 2, REVOKE_RETRY_MAX_MS);
+		vs->revoke_retry_tsc = rte_rdtsc() + vs->revoke_retry_ms * rte_get_tsc_hz() / 1000;
 	}
 	/* A guest that went away is let go once nothing of ours is in reach. */
 	if (unlikely(vs->releasing) && vs->nb_pending_revoke == 0) {
