@@ -2,11 +2,16 @@
 # zcdemux: zero-copy receive demultiplexer.  `make` builds build/zcdemux.
 #
 #   make demo      install what is missing, build, run the demo (no Xen, NIC or hugepages)
-#   make test      install what is missing, build, run every test, then again under ASan/UBSan
+#   make test      install what is missing, build, run every test, then again under
+#                  ASan/UBSan, then the real-Xen test
 #   make check     unit and integration tests of the current build only
+#   make test-xen  the real-Xen test: Xen 4.17 + guests in QEMU (root, ~10 min)
+#   make install   daemon, guest tool, module source (DKMS), systemd unit, configs
+#                  (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR= honoured)
 #   make SANITIZE=1 BUILD=build-asan ...   the same with AddressSanitizer + UBSan
 #   make V=1       show compiler command lines
 
+VERSION := 0.1
 PKGCONF ?= pkg-config
 PYTHON ?= python3
 BUILD ?= build
@@ -46,7 +51,7 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test check unit integration test-asan clean
+.PHONY: all deps deps-xen demo test check unit integration test-asan test-xen install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay
@@ -130,6 +135,53 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 	$(MAKE) test-asan
+	$(MAKE) test-xen
+
+XEN_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
+
+# Installs what the Xen test needs on this machine (never a kernel: the test
+# extracts the kernel and Xen packages it boots).
+deps-xen: deps
+	@missing=""; \
+	for p in $(XEN_TEST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else \
+			echo "zcdemux: missing packages; run as root:"; echo "  apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+test-xen: deps-xen
+	$(MAKE) all
+	$(PYTHON) tests/xen/xen_test.py
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+KMOD_DIR := hypervisor-glue/xen/kmod
+KMOD_DEST = $(DESTDIR)$(PREFIX)/src/zcdemux-grant-$(VERSION)
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+install: all
+	install -D -m 755 $(BUILD)/zcdemux $(DESTDIR)$(PREFIX)/bin/zcdemux
+	install -D -m 755 $(BUILD)/zcdemux-guest $(DESTDIR)$(PREFIX)/bin/zcdemux-guest
+	install -d $(DESTDIR)$(PREFIX)/share/zcdemux/examples $(DESTDIR)$(PREFIX)/share/doc/zcdemux
+	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/zcdemux/examples/
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/zcdemux/
+	install -D -m 644 $(KMOD_DIR)/zcdemux_grant.c $(KMOD_DEST)/zcdemux_grant.c
+	install -m 644 $(KMOD_DIR)/Kbuild $(KMOD_DIR)/Makefile $(KMOD_DIR)/README.md $(KMOD_DEST)/
+	install -D -m 644 include/zcdemux/xen_grant.h $(KMOD_DEST)/include/zcdemux/xen_grant.h
+	$(SUBST) $(KMOD_DIR)/dkms.conf.in > $(KMOD_DEST)/dkms.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/modules-load.d
+	$(SUBST) configs/systemd/zcdemux.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/zcdemux.service
+	install -m 644 configs/systemd/zcdemux-modules.conf $(DESTDIR)$(SYSCONFDIR)/modules-load.d/zcdemux.conf
+	@# Never overwrite a configuration the administrator already has.
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/zcdemux/zcdemux.yaml ]; then \
+		install -D -m 644 configs/xen.yaml $(DESTDIR)$(SYSCONFDIR)/zcdemux/zcdemux.yaml; \
+	fi
 
 clean:
 	rm -rf build build-asan

@@ -232,6 +232,50 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	return 0;
 }
 
+/*
+ * The grants of the guest's copy pages, from the table it shares (see
+ * include/zcdemux/xenbus.h); refs gets copy_pages entries.  The table is
+ * copied out once and unmapped: the guest may scribble on it afterwards.
+ */
+static int read_copy_table(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs)
+{
+	const uint32_t per_page = ZCD_PAGE_SIZE / sizeof(uint32_t);
+	long long table_pages = xs_read_number(hv->xs, vm->fe_path, ZCD_XS_COPY_TABLE_PAGES);
+	uint32_t table_refs[16];
+	const uint32_t *table;
+
+	if (table_pages != (vm->copy_pages + per_page - 1) / per_page ||
+	    table_pages > (long long)(sizeof(table_refs) / sizeof(table_refs[0]))) {
+		LOG("%s: domain %u: %s is %lld, expected %u for %u copy pages\n", vm->vc->name,
+		    vm->domid, ZCD_XS_COPY_TABLE_PAGES, table_pages,
+		    (vm->copy_pages + per_page - 1) / per_page, vm->copy_pages);
+		return -1;
+	}
+	for (long long i = 0; i < table_pages; i++) {
+		char key[32];
+		long long ref;
+
+		snprintf(key, sizeof(key), ZCD_XS_COPY_TABLE_REF_FMT, (unsigned)i);
+		ref = xs_read_number(hv->xs, vm->fe_path, key);
+		if (ref < 0 || ref > UINT32_MAX) {
+			LOG("%s: domain %u: %s/%s is missing or not a grant reference\n",
+			    vm->vc->name, vm->domid, vm->fe_path, key);
+			return -1;
+		}
+		table_refs[i] = (uint32_t)ref;
+	}
+	table = xengnttab_map_domain_grant_refs(hv->xgt, (uint32_t)table_pages, vm->domid,
+						 table_refs, PROT_READ);
+	if (table == NULL) {
+		LOG("%s: cannot map the copy-page table of domain %u: %s\n", vm->vc->name,
+		    vm->domid, strerror(errno));
+		return -1;
+	}
+	memcpy(refs, table, vm->copy_pages * sizeof(*refs));
+	xengnttab_unmap(hv->xgt, (void *)(uintptr_t)table, (uint32_t)table_pages);
+	return 0;
+}
+
 /* Map the copy pages the guest shared and get ready to deliver. */
 static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 {
@@ -255,27 +299,15 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 	if (vm->copy_generation == NULL || vm->copy_length == NULL ||
 	    vm->copy_outstanding == NULL || vm->free_copies == NULL || refs == NULL)
 		goto out;
-	for (uint32_t i = 0; i < vm->copy_pages; i++) {
-		char key[32];
-		long long ref;
-
-		snprintf(key, sizeof(key), ZCD_XS_COPY_REF_FMT, i);
-		ref = xs_read_number(hv->xs, vm->fe_path, key);
-		if (ref < 0 || ref > UINT32_MAX) {
-			LOG("%s: domain %u: %s/%s is missing or not a grant reference\n",
-			    vm->vc->name, vm->domid, vm->fe_path, key);
-			goto out;
-		}
-		refs[i] = (uint32_t)ref;
-	}
 	if (vm->copy_pages != 0) {
+		if (read_copy_table(hv, vm, refs) != 0)
+			goto out;
 		/* Once, for the whole connection: the copy path never maps again. */
 		vm->copy_area = xengnttab_map_domain_grant_refs(hv->xgt, vm->copy_pages, vm->domid,
 								 refs, PROT_READ | PROT_WRITE);
 		if (vm->copy_area == NULL) {
 			LOG("%s: cannot map the %u copy pages of domain %u: %s\n", vm->vc->name,
 			    vm->copy_pages, vm->domid, strerror(errno));
-			vm->copy_pages = 0;
 			goto out;
 		}
 	}
@@ -285,6 +317,8 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 	rc = xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateConnected) ? 0 : -1;
 out:
 	free(refs);
+	if (rc != 0 && vm->copy_area == NULL)
+		vm->copy_pages = 0; /* nothing mapped for teardown to unmap */
 	return rc;
 }
 

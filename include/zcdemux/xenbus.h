@@ -15,7 +15,8 @@
  *   backend   writes the ring grants, event channel, buffer geometry, then
  *             state = InitWait
  *   guest     maps the ring, binds the event channel, shares its copy pages
- *             with the backend, writes their grants, then state = Initialised
+ *             and a table of their grants with the backend, writes the
+ *             table's grants, then state = Initialised
  *   backend   maps the copy pages (once, persistently), state = Connected
  *   guest     state = Connected; frames flow
  *
@@ -26,8 +27,8 @@
  *             delivering, ends its grants and reclaims what it held.
  *
  * All values are decimal text.  Grant references of the ring area and of the
- * copy pages are numbered keys (ring-ref0, ring-ref1, ...), as multi-page
- * rings of other split drivers are.
+ * copy-page table are numbered keys (ring-ref0, ring-ref1, ...), as
+ * multi-page rings of other split drivers are.
  */
 #ifndef ZCDEMUX_XENBUS_H
 #define ZCDEMUX_XENBUS_H
@@ -50,9 +51,16 @@
 #define ZCD_XS_BACKEND "backend" /* path of the backend dir */
 #define ZCD_XS_BACKEND_ID "backend-id"
 
-/* Written by the guest (frontend dir). */
+/*
+ * Written by the guest (frontend dir).  The copy pages' grants do not fit in
+ * xenstore (a domain may own only a few hundred nodes), so the guest lists
+ * them in a table of little-endian uint32_t grant references, slot s page p
+ * at index s * buffer-pages + p, in pages it shares too; xenstore carries the
+ * table's own references.
+ */
 #define ZCD_XS_COPY_SLOTS "copy-slots" /* copy slots shared, each buffer-pages pages */
-#define ZCD_XS_COPY_REF_FMT "copy-ref%u" /* grant of copy page %u, writable by the backend */
+#define ZCD_XS_COPY_TABLE_PAGES "copy-table-pages" /* pages of the grant table */
+#define ZCD_XS_COPY_TABLE_REF_FMT "copy-table-ref%u" /* grant of table page %u */
 
 /* Longest xenstore path these make: "/local/domain/32767/backend/zcdemux/32767/0/ring-ref65535". */
 #define ZCD_XS_PATH_MAX 128

@@ -1088,6 +1088,47 @@ def sc_copy_threshold() -> Scenario:
     return s
 
 
+# ---- traffic for the real-Xen test (tests/xen/xen_test.py)
+
+XEN_COPY_THRESHOLD = 128
+XEN_PARTS = 3
+
+
+def xen_vms() -> list:
+    """The guests of the Xen test: g3 and g4 misbehave; g4 is destroyed mid-run."""
+    return [
+        VM("g1", [vm_mac(1, 1), vm_mac(1, 2)], credits=512, sink=False),
+        VM("g2", [vm_mac(2, 1)], vlan=10, credits=512, sink=False),
+        VM("g3", [vm_mac(3, 1)], credits=512, sink=False),
+        VM("g4", [vm_mac(4, 1)], vlan=20, credits=512, sink=False),
+    ]
+
+
+def sc_xen_part(part: int) -> Scenario:
+    """Part `part` (1-3) of the Xen test's traffic: unicast of every size up to
+    the MTU limit (some under the copy threshold), floods per VLAN, unknown
+    unicast; every guest gets some of each part."""
+    name = f"xen_part{part}"
+    vms = xen_vms()
+    s = Scenario(name, f"Xen test traffic, part {part}", vms,
+                 copy_threshold=XEN_COPY_THRESHOLD)
+    rng = Rng(name)
+    work = []
+    for v in vms:
+        limit = 1500 + (18 if v.vlan is not None else 14)
+        for k in range(60):
+            size = rng.choice([60, 64, 100, 127, 128, 129, 256, 1000, limit,
+                               rng.randint(60, limit), rng.randint(60, limit)])
+            work.append(("uc", v.macs[k % len(v.macs)], v.vlan, size))
+    for vid, n in ((None, 10), (10, 5), (20, 5)):
+        work += [("bc", BROADCAST, vid, rng.randint(60, 600)) for _ in range(n)]
+    work += [("unknown", unknown_mac(k), None, rng.randint(60, 600)) for k in range(5)]
+    rng.shuffle(work)
+    for what, dst, vid, size in work:
+        s.add(dst, size, vid=vid, what=what)
+    return s
+
+
 def _iommu_variant(builder, name) -> Scenario:
     """The same traffic and expected results as the base scenario, with the sim IOMMU."""
     s = builder()

@@ -191,6 +191,22 @@ static void test_full_file(void)
 	zcd_config_free(cfg);
 }
 
+/* The example configurations shipped in configs/ load as they are. */
+static void test_shipped_examples(void)
+{
+	static const char *const files[] = {"configs/demo.yaml", "configs/xen.yaml"};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char err[512] = "";
+		struct zcd_config *cfg = zcd_config_load(files[i], err, sizeof(err));
+
+		CHECK(cfg != NULL);
+		if (cfg == NULL)
+			fprintf(stderr, "%s\n", err);
+		zcd_config_free(cfg);
+	}
+}
+
 static void test_defaults(void)
 {
 	char err[512] = "";
@@ -679,6 +695,7 @@ int main(void)
 	test_parse_mac();
 	test_full_file();
 	test_defaults();
+	test_shipped_examples();
 	test_edge_values();
 	test_unreadable_files();
 	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++)

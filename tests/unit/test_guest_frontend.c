@@ -78,6 +78,8 @@ struct fake {
 	unsigned map_calls, writable_map_calls, failed_map_calls, unmap_calls, bad_unmaps;
 	unsigned share_calls, unshare_calls;
 	uint32_t share_limit;
+	uint32_t share_next; /* next grant reference gntalloc hands out */
+	unsigned live_shares;
 
 	bool bound;
 	unsigned binds, unbinds, notifies;
@@ -227,6 +229,21 @@ static uint8_t *fake_page(struct fake *f, uint32_t ref)
 	return f->grant_space + (size_t)ref * PAGE;
 }
 
+/* Grant of copy page i, read as the backend does: from the guest's table. */
+static long copy_ref(struct fake *f, uint32_t i)
+{
+	char path[ZCD_XS_PATH_MAX];
+	long table_ref;
+	uint32_t ref;
+
+	snprintf(path, sizeof(path), FRONT_DIR "/copy-table-ref%u", i / (PAGE / 4));
+	table_ref = fake_get_u32(f, path);
+	if (table_ref < 0)
+		return -1;
+	memcpy(&ref, fake_page(f, (uint32_t)table_ref) + (i % (PAGE / 4)) * 4, sizeof(ref));
+	return ref;
+}
+
 /* Map the memfd pages named by refs at consecutive addresses. */
 static uint8_t *fake_map_pages(struct fake *f, uint32_t count, const uint32_t *refs, int prot)
 {
@@ -315,13 +332,23 @@ static void *io_share(void *io, uint32_t domid, uint32_t count, uint32_t *refs)
 		errno = ENOSPC;
 		return NULL;
 	}
+	/* References run on across shares; numbering restarts once none is live. */
+	if (f->live_shares == 0)
+		f->share_next = REF_SHARE;
+	if (f->share_next + count > FAKE_PAGES) {
+		errno = ENOSPC;
+		return NULL;
+	}
 	for (uint32_t i = 0; i < count; i++)
-		refs[i] = REF_SHARE + i;
+		refs[i] = f->share_next + i;
 	/* gntalloc hands out zeroed pages. */
-	memset(fake_page(f, REF_SHARE), 0, (size_t)count * PAGE);
+	memset(fake_page(f, f->share_next), 0, (size_t)count * PAGE);
 	addr = fake_map_pages(f, count, refs, PROT_READ | PROT_WRITE);
-	if (addr != NULL)
+	if (addr != NULL) {
 		fake_add_mapping(f, addr, count, true);
+		f->share_next += count;
+		f->live_shares++;
+	}
 	return addr;
 }
 
@@ -330,6 +357,8 @@ static int io_unshare(void *io, void *addr, uint32_t count)
 	struct fake *f = fake_of(io);
 
 	f->unshare_calls++;
+	if (f->live_shares != 0)
+		f->live_shares--;
 	return fake_remove_mapping(f, addr, count, true);
 }
 
@@ -571,12 +600,9 @@ static struct zcd_rx_desc backend_copy(struct fake *f, struct frames *sent, uint
 	fill_frame(frame, seq, length);
 	/* The slot's pages through the grants the guest published, scrubbed first. */
 	for (uint32_t p = 0; p < f->buffer_pages; p++) {
-		char path[ZCD_XS_PATH_MAX];
 		uint32_t take = left < PAGE ? left : PAGE;
-		long ref;
+		long ref = copy_ref(f, slot * f->buffer_pages + p);
 
-		snprintf(path, sizeof(path), FRONT_DIR "/copy-ref%u", slot * f->buffer_pages + p);
-		ref = fake_get_u32(f, path);
 		CHECK(ref >= 0);
 		if (ref < 0)
 			break;
@@ -742,14 +768,14 @@ static void test_handshake(void)
 	CHECK(f->bound);
 	CHECK_EQ(f->bind_domid, BACKEND_DOMID);
 	CHECK_EQ(f->bind_port, REMOTE_PORT);
-	/* min(credits 64, copy-slots-max 8) slots of one page, shared and published. */
-	CHECK_EQ(f->share_calls, 1);
+	/* min(credits 64, copy-slots-max 8) slots of one page, shared, and a
+	 * one-page table of their grants published through xenstore. */
+	CHECK_EQ(f->share_calls, 2);
 	CHECK_EQ(fake_get_u32(f, FRONT_DIR "/copy-slots"), 8);
-	for (unsigned i = 0; i < 8; i++) {
-		snprintf(path, sizeof(path), FRONT_DIR "/copy-ref%u", i);
-		CHECK_EQ(fake_get_u32(f, path), REF_SHARE + i);
-	}
-	snprintf(path, sizeof(path), FRONT_DIR "/copy-ref%u", 8);
+	CHECK_EQ(fake_get_u32(f, FRONT_DIR "/copy-table-pages"), 1);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK_EQ(copy_ref(f, i), REF_SHARE + i);
+	snprintf(path, sizeof(path), FRONT_DIR "/copy-table-ref%u", 1);
 	CHECK_EQ(fake_get_u32(f, path), -1);
 	CHECK_EQ(front_state(f), XenbusStateInitialised);
 
@@ -775,7 +801,8 @@ static void test_copy_slot_count(void)
 		{ 64, 8, UINT32_MAX, 1024, 1, 8 }, /* backend's maximum */
 		{ 4, 8, UINT32_MAX, 1024, 1, 4 }, /* credits */
 		{ 64, 8, 3, 1024, 1, 3 }, /* our option */
-		{ 64, 8, UINT32_MAX, 5, 2, 2 }, /* gntalloc's limit, in whole slots */
+		{ 64, 8, UINT32_MAX, 5, 2, 2 }, /* gntalloc's limit: 2 slots + 1 table page */
+		{ 64, 8, UINT32_MAX, 4, 2, 1 }, /* 2 slots would need a fifth page */
 		{ 64, 8, 0, 1024, 1, 0 }, /* none at all */
 	};
 
@@ -791,7 +818,8 @@ static void test_copy_slot_count(void)
 		o.buffer_pages = cases[i].buffer_pages;
 		CHECK(connect(&fx, &o));
 		CHECK_EQ(fake_get_u32(fx.fake, FRONT_DIR "/copy-slots"), cases[i].expect);
-		CHECK_EQ(fx.fake->share_calls, cases[i].expect != 0 ? 1 : 0);
+		/* The copy pages, then the table of their grants. */
+		CHECK_EQ(fx.fake->share_calls, cases[i].expect != 0 ? 2 : 0);
 		fixture_close(&fx);
 	}
 }
@@ -1054,7 +1082,7 @@ static void test_residue(void)
 	page[PAGE - 1] = 0xff; /* at the very end */
 	backend_put(f, &d);
 	d = backend_copy(f, &fx.sent, 1, 1, 64, 1);
-	page = fake_page(f, (uint32_t)fake_get_u32(f, FRONT_DIR "/copy-ref1"));
+	page = fake_page(f, (uint32_t)copy_ref(f, 1));
 	memset(page + 64, 0x55, 7); /* a longer earlier frame, not scrubbed */
 	backend_put(f, &d);
 	backend_publish(f);
@@ -1329,7 +1357,7 @@ static void test_rehandshake(void)
 	CHECK_EQ(step_until(&fx, ZCD_FRONT_DISCONNECTED), ZCD_FRONT_DISCONNECTED);
 	CHECK_STR_CONTAINS(zcd_front_reason(fx.fe), "Closing");
 	CHECK_EQ(f->nb_maps, 0);
-	CHECK_EQ(f->unshare_calls, 1);
+	CHECK_EQ(f->unshare_calls, 2); /* the copy pages and their table */
 	CHECK_EQ(f->unbinds, 1);
 	CHECK_EQ(front_state(f), XenbusStateClosed);
 	CHECK_EQ(stats(&fx)->frames, 3);

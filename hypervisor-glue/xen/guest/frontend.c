@@ -32,6 +32,8 @@
 #define FRONT_RETURN_WAIT_MS 1 /* nap while the backend drains a full return ring */
 #define FRONT_BATCH_MAX 256U /* descriptors per batch (bounds one grant-map call) */
 #define FRONT_RING_PAGES_MAX 256U
+#define FRONT_REFS_PER_PAGE (ZCD_PAGE_SIZE / 4U) /* uint32_t grant references */
+#define FRONT_COPY_TABLE_PAGES_MAX 16U /* 16384 copy pages */
 #define FRONT_BUFFER_PAGES_MAX 16U /* 64 KiB: more than any frame needs */
 #define FRONT_WITHHELD_MAX 65536U
 #define FRONT_NAME_MAX 128
@@ -78,6 +80,9 @@ struct front_session {
 	uint32_t copy_slots;
 	uint8_t *copy_area; /* copy_slots * buffer_pages pages shared with the backend */
 	uint32_t *copy_refs;
+	uint32_t *copy_table; /* copy_refs as the backend reads them, shared too */
+	uint32_t copy_table_pages;
+	uint32_t copy_table_refs[FRONT_COPY_TABLE_PAGES_MAX];
 
 	uint32_t batch_max;
 	struct front_item *items; /* batch_max */
@@ -272,6 +277,11 @@ static int session_release(struct zcd_front *fe)
 			rc = -1;
 		}
 	}
+	if (s->copy_table != NULL &&
+	    fe->ops->unshare(fe->io, s->copy_table, s->copy_table_pages) != 0) {
+		add_reason(fe, "cannot unshare the copy-page table: %s", strerror(errno));
+		rc = -1;
+	}
 	if (s->copy_area != NULL &&
 	    fe->ops->unshare(fe->io, s->copy_area, s->copy_slots * s->buffer_pages) != 0) {
 		add_reason(fe, "cannot unshare the copy pages: %s", strerror(errno));
@@ -364,15 +374,22 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-/* Share the copy slots and publish their grants; -1 with a reason. */
+/* Share the copy slots and a table of their grants, publish the table's grants; -1 with a reason. */
 static int session_share_copy_slots(struct zcd_front *fe, uint32_t credits)
 {
 	struct front_session *s = &fe->s;
 	uint32_t slots = min_u32(min_u32(credits, s->copy_slots_max), fe->params.copy_slots_cap);
-	uint32_t pages;
+	uint32_t limit = fe->ops->share_limit(fe->io);
+	uint32_t pages, table_pages;
 
-	slots = min_u32(slots, fe->ops->share_limit(fe->io) / s->buffer_pages);
-	pages = slots * s->buffer_pages;
+	slots = min_u32(slots, FRONT_COPY_TABLE_PAGES_MAX * FRONT_REFS_PER_PAGE / s->buffer_pages);
+	/* The copy pages and their table both come out of the share limit. */
+	for (;; slots--) {
+		pages = slots * s->buffer_pages;
+		table_pages = (pages + FRONT_REFS_PER_PAGE - 1) / FRONT_REFS_PER_PAGE;
+		if (slots == 0 || (uint64_t)pages + table_pages <= limit)
+			break;
+	}
 	if (slots != 0) {
 		s->copy_refs = calloc(pages, sizeof(*s->copy_refs));
 		if (s->copy_refs == NULL) {
@@ -386,17 +403,28 @@ static int session_share_copy_slots(struct zcd_front *fe, uint32_t credits)
 			return -1;
 		}
 		s->copy_slots = slots;
+		s->copy_table = fe->ops->share(fe->io, fe->params.backend_domid, table_pages,
+					       s->copy_table_refs);
+		if (s->copy_table == NULL) {
+			set_reason(fe, "cannot share the %" PRIu32 "-page copy table with domain %"
+				   PRIu32 ": %s", table_pages, fe->params.backend_domid,
+				   strerror(errno));
+			return -1;
+		}
+		s->copy_table_pages = table_pages;
+		memcpy(s->copy_table, s->copy_refs, pages * sizeof(*s->copy_refs));
 	}
-	for (uint32_t i = 0; i < pages; i++) {
+	for (uint32_t i = 0; i < s->copy_table_pages; i++) {
 		char key[32];
 
-		snprintf(key, sizeof(key), ZCD_XS_COPY_REF_FMT, i);
-		if (write_u32(fe, key, s->copy_refs[i]) != 0) {
+		snprintf(key, sizeof(key), ZCD_XS_COPY_TABLE_REF_FMT, i);
+		if (write_u32(fe, key, s->copy_table_refs[i]) != 0) {
 			set_reason(fe, "cannot write %s/%s: %s", fe->front_dir, key, strerror(errno));
 			return -1;
 		}
 	}
-	if (write_u32(fe, ZCD_XS_COPY_SLOTS, slots) != 0) {
+	if (write_u32(fe, ZCD_XS_COPY_TABLE_PAGES, s->copy_table_pages) != 0 ||
+	    write_u32(fe, ZCD_XS_COPY_SLOTS, slots) != 0) {
 		set_reason(fe, "cannot write %s/%s: %s", fe->front_dir, ZCD_XS_COPY_SLOTS,
 			   strerror(errno));
 		return -1;

@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The real-Xen test: zcdemux's xen backend against real guests, in QEMU.
+
+    python3 tests/xen/xen_test.py [--timeout SECS] [--work DIR]
+
+Builds the grant helper module against the Debian kernel the test boots,
+generates three parts of traffic (tests/tools/zcdgen.py, sc_xen_part), builds
+dom0 and domU images with tests/xen/images.sh (zcdemux, zcd-replay, the module
+and its selftest in dom0; zcdemux-guest in the guests), boots Xen 4.17 with
+tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
+
+  * every guest received exactly its frames, in order: count and SHA-256
+    reported by the guest against what the oracle computed here;
+  * frames at or above the copy threshold were remapped, smaller ones and
+    floods copied, as counted by both the dataplane and the guests; no guest
+    saw a non-zero byte outside a frame (residue_bytes 0);
+  * the misbehaving guests' forged, stale and duplicate returns were all
+    rejected and counted, their withheld buffers reclaimed; the destroyed
+    guest's buffers were all reclaimed; the other guests were unaffected;
+  * both dataplane runs exited 0 (pool whole), the module reports no grant,
+    no pinned page, no zombie, and unloads;
+  * and it prints the cost proxies: grant batches and guest map calls per
+    1000 remapped frames.
+
+Needs root (to install packages), qemu-system-x86 and Debian's archive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
+
+import zcdgen  # noqa: E402
+
+BUILD = os.path.join(REPO, "build")
+KMOD = os.path.join(REPO, "hypervisor-glue", "xen", "kmod")
+GUESTS = ["g1", "g2", "g3", "g4"]
+MISBEHAVING = {"g3", "g4"}
+DESTROYED = "g4"  # after part 1
+REPLAY_RATE = 300
+WAIT_SECS = 180
+
+
+def log(msg: str) -> None:
+    print(f"xen_test: {msg}", flush=True)
+
+
+def run(argv, **kw) -> None:
+    log("$ " + " ".join(argv))
+    subprocess.run(argv, check=True, **kw)
+
+
+def kernel_version() -> str:
+    """The kernel the images boot: what linux-image-amd64 depends on now."""
+    out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], check=True,
+                         capture_output=True, text=True).stdout
+    m = re.search(r"Depends: linux-image-(\S+)", out)
+    if not m:
+        raise SystemExit("xen_test: cannot resolve linux-image-amd64's kernel")
+    return m.group(1)
+
+
+def ensure_headers(kver: str) -> str:
+    kdir = f"/usr/src/linux-headers-{kver}"
+    if not os.path.isdir(kdir):
+        pkg = f"linux-headers-{kver}"
+        if os.geteuid() != 0:
+            raise SystemExit(f"xen_test: {kdir} missing; run as root: apt-get install -y {pkg}")
+        run(["apt-get", "install", "-y", "-q", pkg], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    return kdir
+
+
+# --------------------------------------------------------------------------
+# What each guest and each dataplane run must report
+
+
+def misbehave_kinds(k: int) -> str | None:
+    """What zcdemux-guest --misbehave does with its k-th remapped frame (1-based)."""
+    return {3: "forged", 5: "duplicate", 7: "stale", 9: "withheld"}.get(k % 10)
+
+
+class GuestModel:
+    """One guest across both runs: frames in order, and its misbehaviour."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.frames: list[bytes] = []
+        self.remapped = 0
+        self.copied = 0
+        self.kinds = {"forged": 0, "duplicate": 0, "stale": 0, "withheld": 0}
+
+    def deliver(self, frames: list, copy_threshold: int, run_stats: dict) -> None:
+        for f in frames:
+            self.frames.append(f.data)
+            is_flood = f.data[0] & 1
+            if is_flood or len(f.data) < copy_threshold:
+                self.copied += 1
+                continue
+            self.remapped += 1
+            kind = misbehave_kinds(self.remapped) if self.name in MISBEHAVING else None
+            if kind is not None:
+                self.kinds[kind] += 1
+                run_stats[kind] += 1
+
+
+def expectations(parts: list):
+    """Per run: the dataplane's counters; per guest: its final report."""
+    guests = {g: GuestModel(g) for g in GUESTS}
+    runs = {}
+    for run_name, part_nums in (("run1", (1, 2)), ("run2", (3,))):
+        vm_stats = {g: {"rx_packets": 0, "rx_bytes": 0, "remapped": 0, "copied": 0,
+                        "dropped_no_credit": 0, "dropped_disconnected": 0, "returned": 0,
+                        "bad_returns": 0, "reclaimed": 0}
+                    for g in GUESTS}
+        mis = {g: {"forged": 0, "duplicate": 0, "stale": 0, "withheld": 0} for g in GUESTS}
+        drops = {"runt": 0, "oversize": 0, "unknown_unicast": 0, "no_receiver": 0, "pool_empty": 0}
+        rx = rx_bytes = 0
+        for p in part_nums:
+            scn = parts[p - 1]
+            exp = zcdgen.oracle(scn)
+            rx += len(scn.frames)
+            rx_bytes += sum(len(f.data) for f in scn.frames)
+            for k in drops:
+                drops[k] += exp.stats["drops"][k]
+            for v in exp.stats["vms"]:
+                g, st = v["name"], vm_stats[v["name"]]
+                gone = g == DESTROYED and p > 1
+                if gone:
+                    st["dropped_disconnected"] += v["rx_packets"]
+                    continue
+                for k in ("rx_packets", "rx_bytes", "remapped", "copied"):
+                    st[k] += v[k]
+                guests[g].deliver(exp.per_vm[g], scn.copy_threshold, mis[g])
+        for g in GUESTS:
+            st, m = vm_stats[g], mis[g]
+            st["returned"] = st["rx_packets"] - m["withheld"]
+            st["bad_returns"] = m["forged"] + m["duplicate"] + m["stale"]
+            # Withheld buffers come back when the guest is destroyed or closes.
+            st["reclaimed"] = m["withheld"]
+        runs[run_name] = {"rx_packets": rx, "rx_bytes": rx_bytes, "vms": vm_stats,
+                          "drops": drops}
+    return runs, guests
+
+
+# --------------------------------------------------------------------------
+# Payload and images
+
+
+def build_payload(work: str, kver: str, parts: list, runs: dict) -> tuple[str, str]:
+    dom0 = os.path.join(work, "payload", "dom0")
+    domU = os.path.join(work, "payload", "domU")
+    for d in (dom0, domU):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    for f in ("zcdemux", "zcd-replay"):
+        shutil.copy2(os.path.join(BUILD, f), dom0)
+    shutil.copy2(os.path.join(KMOD, "zcdemux_grant.ko"), dom0)
+    shutil.copy2(os.path.join(KMOD, "zcd-grant-selftest"), dom0)
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    shutil.copy2(ip, os.path.join(dom0, "ip"))  # busybox's ip cannot make a veth pair
+    shutil.copy2(os.path.join(HERE, "zcdemux", "dom0", "test.sh"), dom0)
+    shutil.copy2(os.path.join(BUILD, "zcdemux-guest"), domU)
+    shutil.copy2(os.path.join(HERE, "zcdemux", "domU", "guest.sh"), domU)
+    for i, scn in enumerate(parts, 1):
+        zcdgen.write_pcap(os.path.join(dom0, f"part{i}.pcap"), scn.frames)
+    vms = []
+    for v in zcdgen.xen_vms():
+        d = {"name": v.name, "macs": list(v.macs), "credits": v.credits}
+        if v.vlan is not None:
+            d["vlan"] = v.vlan
+        vms.append(d)
+    cfg = {
+        "ports": [{"name": "uplink", "devargs": "net_af_packet0,iface=zin,framecnt=4096"}],
+        "hypervisor": {"backend": "xen"},
+        "dataplane": {"mtu": 1500, "copy_threshold": zcdgen.XEN_COPY_THRESHOLD,
+                      "unknown_unicast": "drop"},
+        "vms": vms,
+    }
+    with open(os.path.join(dom0, "xen.yaml"), "w") as fh:
+        fh.write("# generated by tests/xen/xen_test.py\n" + zcdgen.yaml_dump(cfg))
+    with open(os.path.join(dom0, "expect.env"), "w") as fh:
+        fh.write(f"N1={len(parts[0].frames)}\nN2={len(parts[1].frames)}\n"
+                 f"N3={len(parts[2].frames)}\n"
+                 f"G4_RECLAIMED={runs['run1']['vms'][DESTROYED]['reclaimed']}\n"
+                 f"REPLAY_RATE={REPLAY_RATE}\nWAIT_SECS={WAIT_SECS}\n")
+    return dom0, domU
+
+
+# --------------------------------------------------------------------------
+# Checking the console
+
+
+def parse_console(text: str):
+    guest_lines, tap, results, jsons = {}, {}, [], {}
+    sessions = {}  # guest -> {session: its report}
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        m = re.search(r"ZCD-GUEST (name=(\S+) .*)$", line)
+        if m:
+            fields = dict(kv.split("=", 1) for kv in m.group(1).split())
+            guest_lines[m.group(2)] = fields  # the last one is cumulative
+            sessions.setdefault(m.group(2), {})[fields.get("session")] = fields
+            continue
+        m = re.search(r"ZCD-TAP name=(\S+) rx_packets=(\d+)", line)
+        if m:
+            tap[m.group(1)] = int(m.group(2))
+            continue
+        m = re.search(r"ZCD-RESULT json (run\d) (.*)$", line)
+        if m:
+            jsons.setdefault(m.group(1), []).append(m.group(2))
+            continue
+        m = re.search(r"ZCD-RESULT (.*)$", line)
+        if m:
+            results.append(m.group(1))
+    stats = {}
+    for run_name, lines in jsons.items():
+        try:
+            stats[run_name] = json.loads("\n".join(lines))
+        except ValueError as ex:
+            stats[run_name] = {"error": str(ex)}
+    return guest_lines, tap, results, stats, sessions
+
+
+def cost_proxies(stats: dict, sessions: dict) -> list:
+    """Grant batches (dataplane) and grant map calls (guests g1-g3) per 1000
+    remapped frames, per run: run1 is paced, run2 arrives at full speed."""
+    lines = []
+    for n, (run_name, pace) in enumerate((("run1", f"{REPLAY_RATE} frames/s"),
+                                          ("run2", "full speed")), 1):
+        vms = stats.get(run_name, {}).get("vms", [])
+        remapped = sum(v["remapped"] for v in vms)
+        batches = sum(v.get("grant_batches", 0) for v in vms)
+        maps = guest_remapped = 0
+        for g in ("g1", "g2", "g3"):
+            now, before = sessions.get(g, {}).get(str(n)), sessions.get(g, {}).get(str(n - 1))
+            if now is None:
+                continue
+            maps += int(now["map_calls"]) - (int(before["map_calls"]) if before else 0)
+            guest_remapped += int(now["remapped"]) - (int(before["remapped"]) if before else 0)
+        if remapped:
+            lines.append(f"{run_name} ({pace}): {1000 * batches / remapped:.0f} grant batches per "
+                         f"1000 remapped frames ({batches} for {remapped})")
+        if guest_remapped:
+            lines.append(f"{run_name} ({pace}): {1000 * maps / guest_remapped:.0f} guest map calls "
+                         f"per 1000 remapped frames ({maps} for {guest_remapped}, g1-g3)")
+    return lines
+
+
+def check(runs, guests, console: str) -> tuple[list, list]:
+    probs, report = [], []
+    guest_lines, tap, results, stats, sessions = parse_console(console)
+    res = " ".join(results)
+
+    for run_name in ("run1", "run2"):
+        m = re.search(rf"exit {run_name} rc=(\d+)", res)
+        if not m or m.group(1) != "0":
+            probs.append(f"{run_name}: zcdemux exit status {m.group(1) if m else 'missing'}, expected 0")
+        st, want = stats.get(run_name), runs[run_name]
+        if not isinstance(st, dict) or "ports" not in st:
+            probs.append(f"{run_name}: no stats JSON in the console ({st})")
+            continue
+        port = st["ports"][0]
+        for k, v in (("rx_packets", want["rx_packets"]), ("rx_bytes", want["rx_bytes"]),
+                     ("rx_missed", 0)):
+            if port.get(k) != v:
+                probs.append(f"{run_name}: ports[0].{k} = {port.get(k)}, expected {v}")
+        for k, v in want["drops"].items():
+            if st["drops"].get(k) != v:
+                probs.append(f"{run_name}: drops.{k} = {st['drops'].get(k)}, expected {v}")
+        by_name = {v["name"]: v for v in st["vms"]}
+        for g, wv in want["vms"].items():
+            av = by_name.get(g, {})
+            for k, v in wv.items():
+                if av.get(k) != v:
+                    probs.append(f"{run_name}: vms[{g}].{k} = {av.get(k)}, expected {v}")
+            if av.get("residue_bytes", 0) != 0:
+                probs.append(f"{run_name}: vms[{g}].residue_bytes = {av.get('residue_bytes')}")
+        pool = st.get("pool", {})
+        if pool.get("free") != pool.get("pages") or not pool.get("pages"):
+            probs.append(f"{run_name}: pool not whole: {pool}")
+
+    for g in ("g1", "g2", "g3"):
+        model, line = guests[g], guest_lines.get(g)
+        if line is None:
+            probs.append(f"{g}: no ZCD-GUEST report in its console")
+            continue
+        want = {
+            "session": 2, "frames": len(model.frames), "bytes": sum(map(len, model.frames)),
+            "remapped": model.remapped, "copied": model.copied, "residue_bytes": 0,
+            "bad_descs": 0, "returns_sent": len(model.frames) - model.kinds["withheld"],
+            "forged_sent": model.kinds["forged"], "duplicate_sent": model.kinds["duplicate"],
+            "stale_sent": model.kinds["stale"], "withheld": model.kinds["withheld"],
+        }
+        for k, v in want.items():
+            if line.get(k) != str(v):
+                probs.append(f"{g}: guest reports {k}={line.get(k)}, expected {v}")
+        digest = hashlib.sha256(b"".join(model.frames)).hexdigest()
+        if line.get("sha256") != digest:
+            probs.append(f"{g}: guest's SHA-256 over its frames {line.get('sha256')} != expected {digest}")
+    if tap.get("g1") != len(guests["g1"].frames):
+        probs.append(f"g1: its TAP interface received {tap.get('g1')} frames, expected "
+                     f"{len(guests['g1'].frames)}")
+
+    kmod = re.search(r"kmod granted_pages=(\d+) pinned_pages=(\d+) regions=(\d+) zombie_regions=(\d+)", res)
+    if not kmod or any(x != "0" for x in kmod.groups()):
+        probs.append(f"grant helper after shutdown: {kmod.group(0) if kmod else 'no report'} (all must be 0)")
+    if "kmod unloaded=1" not in res:
+        probs.append("grant helper did not unload")
+
+    report += cost_proxies(stats, sessions)
+    for g in GUESTS:
+        if g in guest_lines:
+            report.append("guest " + " ".join(f"{k}={v}" for k, v in guest_lines[g].items()
+                                              if k != "sha256"))
+    for r in ("run1", "run2"):
+        for v in stats.get(r, {}).get("vms", []):
+            report.append(f"{r} {v['name']}: rx {v['rx_packets']} remapped {v['remapped']} "
+                          f"copied {v['copied']} returned {v['returned']} bad_returns "
+                          f"{v['bad_returns']} (forged {v.get('forged_returns')}, stale "
+                          f"{v.get('stale_returns')}, duplicate {v.get('duplicate_returns')}) "
+                          f"reclaimed {v['reclaimed']} disconnected {v.get('dropped_disconnected')} "
+                          f"grant_batches {v.get('grant_batches')}")
+    return probs, report
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--timeout", type=int, default=900, help="QEMU run limit in seconds")
+    ap.add_argument("--work", default=os.path.join(BUILD, "xen", "zcdemux"))
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    work = os.path.abspath(a.work)
+
+    kver = kernel_version()
+    kdir = ensure_headers(kver)
+    run(["make", "-C", KMOD, f"KDIR={kdir}", "modules", "selftest"])
+    parts = [zcdgen.sc_xen_part(p) for p in range(1, zcdgen.XEN_PARTS + 1)]
+    runs, guests = expectations(parts)
+    dom0, domU = build_payload(work, kver, parts, runs)
+    images = os.path.join(work, "images")
+    run([os.path.join(HERE, "images.sh"), "--out", images,
+         "--cache", os.path.join(BUILD, "xen", "cache"), "--kernel-version", kver,
+         "--dom0-payload", dom0, "--domU-payload", domU,
+         "--dpdk", "--dpdk-pmds", "bus_vdev mempool_ring net_af_packet"])
+    console = os.path.join(work, "console.log")
+    rc = subprocess.run([os.path.join(HERE, "run.sh"), "--images", images, "--log", console,
+                         "--timeout", str(a.timeout), "--mem", "3072", "--quiet"]).returncode
+    with open(console, errors="replace") as fh:
+        text = fh.read()
+    if rc != 0 and "ZCD-RESULT" not in text:
+        probs, report = [], []  # nothing to check: run.sh printed the console's tail
+    else:
+        probs, report = check(runs, guests, text)
+    for line in report:
+        log(line)
+    if rc != 0:
+        probs.insert(0, f"tests/xen/run.sh exited {rc} (console: {console})")
+    log(f"{time.monotonic() - t0:.0f} s in all")
+    if probs:
+        for p in probs:
+            log("FAIL: " + p)
+        return 1
+    log("PASS: every guest got exactly its frames; misbehaviour contained; nothing leaked")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The real-Xen test, dom0 side (run by the dom0 /init; tests/xen/xen_test.py
+# builds the payload and checks what this prints).
+#
+#   1. load the grant helper, run its selftest against a live guest;
+#   2. start four guests running zcdemux-guest: g1 (TAP sink), g2, and g3, g4
+#      misbehaving (forged/stale/duplicate returns, withheld buffers);
+#   3. run zcdemux with the xen backend on net_af_packet (a veth pair), feed
+#      traffic part 1 with zcd-replay, destroy g4 while it holds buffers,
+#      feed part 2, stop zcdemux with SIGINT;
+#   4. start zcdemux again (the guests re-handshake), feed part 3 at full
+#      speed, stop it;
+#   5. report the stats of both runs, the guests' reports and the helper's
+#      counters (zero grants, zero pinned pages, no zombie), unload it.
+# Every step that can hang is bounded; the verdict on the numbers is the
+# host's (xen_test.py), this script fails only when a step cannot complete.
+. /usr/lib/zcd-lib.sh
+P=/payload
+. $P/expect.env
+
+# ---- helpers
+
+# Wait until "$@" succeeds, for at most $WAIT_SECS seconds.
+wait_until() {
+	_end=$(($(date +%s) + WAIT_SECS))
+	until "$@"; do
+		[ "$(date +%s)" -lt "$_end" ] || return 1
+		usleep 200000
+	done
+}
+
+port_rx() {
+	sed -n 's/.*"name": "uplink", "rx_packets": \([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1
+}
+
+# vm_field FILE VM FIELD
+vm_field() {
+	grep "{\"name\": \"$2\"" "$1" 2>/dev/null | sed -n "s/.*\"$3\": \([0-9]*\).*/\1/p" | head -n 1
+}
+
+port_rx_is() { [ "$(port_rx "$1")" = "$2" ]; }
+vm_field_is() { [ "$(vm_field "$1" "$2" "$3")" = "$4" ]; }
+
+connected() {
+	for _g in "$@"; do
+		_id=$(zcd_domid "$_g") || return 1
+		[ "$(xenstore-read "/local/domain/$_id/device/zcdemux/0/state" 2>/dev/null)" = 4 ] || return 1
+	done
+}
+
+# The stats file stopped changing: everything in flight has settled.
+settled() {
+	_a=$(md5sum <"$1")
+	sleep 3
+	[ "$_a" = "$(md5sum <"$1")" ]
+}
+
+start_zcdemux() {
+	rm -f "/run/$1.json"
+	$P/zcdemux --no-huge -m 256 --no-pci -l 0 --file-prefix "$1" \
+		--log-level=lib.eal:warning --log-level=lib.telemetry:error -- \
+		--config $P/xen.yaml --stats-json "/run/$1.json" --stats-interval 1 \
+		>"/run/$1.out" 2>&1 &
+	ZCD_PID=$!
+	echo "ZCD-XEN: zcdemux $1 started (pid $ZCD_PID)"
+}
+
+# stop_zcdemux RUN: SIGINT, wait, report its exit status and stats.
+stop_zcdemux() {
+	kill -INT "$ZCD_PID"
+	wait "$ZCD_PID"
+	_rc=$?
+	cat "/run/$1.out"
+	zcd_result "exit $1 rc=$_rc"
+	sed "s/^/ZCD-RESULT json $1 /" "/run/$1.json"
+}
+
+fail_run() {
+	[ -f "/run/$1.out" ] && tail -n 40 "/run/$1.out"
+	[ -f "/run/$1.json" ] && cat "/run/$1.json"
+	zcd_fail "$2"
+}
+
+# replay PART RATE (frames per second, 0 = as fast as the socket takes them)
+replay() {
+	$P/zcd-replay --rate "$2" zout "$P/$1.pcap" || zcd_fail "zcd-replay $1 failed"
+}
+
+# ---- 1. grant helper
+
+insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
+
+# ---- 2. guests (they wait for the backend; start them first, they boot slowly)
+
+zcd_guest_start g1 role=tap sessions=2 || zcd_fail "cannot start g1"
+zcd_guest_start g2 role=plain sessions=2 || zcd_fail "cannot start g2"
+zcd_guest_start g3 role=misbehave sessions=2 || zcd_fail "cannot start g3"
+zcd_guest_start g4 role=misbehave sessions=1 || zcd_fail "cannot start g4"
+
+$P/zcd-grant-selftest "$(zcd_domid g2)" 64 || zcd_fail "zcd-grant-selftest failed"
+
+# ---- 3. a veth pair: zcd-replay sends into zout, zcdemux reads zin
+
+for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
+	[ -f $f ] && echo 1 >$f
+done
+$P/ip link add zin mtu 9000 type veth peer name zout mtu 9000 || zcd_fail "cannot create veth"
+$P/ip link set zin up && $P/ip link set zout up || zcd_fail "cannot bring veth up"
+
+# ---- 4. run 1: parts 1 and 2, g4 destroyed in between
+
+start_zcdemux run1
+wait_until connected g1 g2 g3 g4 || fail_run run1 "run1: guests did not all connect"
+echo "ZCD-XEN: run1: all guests connected"
+replay part1 "$REPLAY_RATE"
+wait_until port_rx_is /run/run1.json "$N1" || fail_run run1 "run1: part1 not all received"
+wait_until settled /run/run1.json || fail_run run1 "run1: part1 did not settle"
+
+# g4 holds the buffers it withheld: destroying it must give them all back.
+zcd_guest_destroy g4
+wait_until vm_field_is /run/run1.json g4 reclaimed "$G4_RECLAIMED" ||
+	fail_run run1 "run1: g4's buffers were not reclaimed"
+echo "ZCD-XEN: run1: g4 destroyed and reclaimed"
+
+replay part2 "$REPLAY_RATE"
+wait_until port_rx_is /run/run1.json "$((N1 + N2))" || fail_run run1 "run1: part2 not all received"
+wait_until settled /run/run1.json || fail_run run1 "run1: part2 did not settle"
+stop_zcdemux run1
+
+# ---- 5. run 2: a restarted dataplane; the guests connect again
+
+start_zcdemux run2
+wait_until connected g1 g2 g3 || fail_run run2 "run2: guests did not reconnect"
+echo "ZCD-XEN: run2: guests reconnected"
+# At full speed: frames arrive in bursts, so grants and maps are batched.
+replay part3 0
+wait_until port_rx_is /run/run2.json "$N3" || fail_run run2 "run2: part3 not all received"
+wait_until settled /run/run2.json || fail_run run2 "run2: part3 did not settle"
+stop_zcdemux run2
+
+# ---- 6. the guests' own reports, the helper's counters
+
+for g in g1 g2 g3; do
+	zcd_wait_guest "$g" 60 || zcd_fail "guest $g: zcdemux-guest did not end cleanly"
+done
+for c in granted_pages pinned_pages regions zombie_regions; do
+	eval "k_$c=\$(cat /sys/module/zcdemux_grant/parameters/$c)"
+done
+zcd_result "kmod granted_pages=$k_granted_pages pinned_pages=$k_pinned_pages regions=$k_regions zombie_regions=$k_zombie_regions"
+rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded=0"
+exit 0
