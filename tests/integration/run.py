@@ -595,6 +595,42 @@ def test_af_packet(ctx: Ctx, name: str, scenario: str) -> Outcome:
     return Outcome(name, probs, res.elapsed, f"{len(scn.frames)} frames over veth + net_af_packet")
 
 
+# ---- make install
+
+def test_install(ctx: Ctx) -> Outcome:
+    """make install into a scratch DESTDIR: every file where the README says,
+    the unit pointing at the installed daemon and configuration."""
+    wd = fresh_dir(os.path.join(ctx.work, "install"))
+    dest = os.path.join(wd, "root")
+    t0 = time.monotonic()
+    # The build under test, with the flags it was made with (install depends on all).
+    argv = ["make", "-s", "-C", REPO, "install", f"DESTDIR={dest}", "PREFIX=/usr",
+            f"BUILD={os.path.dirname(ctx.binary)}"]
+    if looks_like_asan(ctx.binary):
+        argv.append("SANITIZE=1")
+    res = subprocess.run(argv, capture_output=True, text=True)
+    probs = []
+    if res.returncode != 0:
+        return Outcome("install", [f"make install failed: {res.stderr.strip()[-800:]}"],
+                       time.monotonic() - t0)
+    for rel in ("usr/bin/zcdemux", "usr/bin/zcdemux-guest", "usr/lib/systemd/system/zcdemux.service",
+                "etc/modules-load.d/zcdemux.conf", "etc/zcdemux/zcdemux.yaml",
+                "usr/share/zcdemux/examples/demo.yaml", "usr/share/zcdemux/examples/xen.yaml",
+                "usr/src/zcdemux-grant-0.1/zcdemux_grant.c", "usr/src/zcdemux-grant-0.1/Kbuild",
+                "usr/src/zcdemux-grant-0.1/dkms.conf",
+                "usr/src/zcdemux-grant-0.1/include/zcdemux/xen_grant.h"):
+        if not os.path.isfile(os.path.join(dest, rel)):
+            probs.append(f"/{rel} was not installed")
+    unit = _read(os.path.join(dest, "usr/lib/systemd/system/zcdemux.service"))
+    if "ExecStart=/usr/bin/zcdemux " not in unit or "--config /etc/zcdemux/zcdemux.yaml" not in unit:
+        probs.append("the systemd unit does not run /usr/bin/zcdemux on /etc/zcdemux/zcdemux.yaml")
+    if "@" in unit:
+        probs.append("the systemd unit has an unsubstituted @VARIABLE@")
+    if "zcdemux_grant" not in _read(os.path.join(dest, "etc/modules-load.d/zcdemux.conf")):
+        probs.append("modules-load.d does not load zcdemux_grant")
+    return Outcome("install", probs, time.monotonic() - t0, "DESTDIR, PREFIX=/usr")
+
+
 # ---- configuration errors
 
 def _base_config_lines(pcap: str, sinkdir: str) -> list:
@@ -772,6 +808,7 @@ def main(argv=None) -> int:
     tests.append(("duration", lambda: _sig_or_duration(ctx, "duration", "duration")))
     tests.append(("signal_sigint", lambda: _sig_or_duration(ctx, "signal_sigint", "sigint")))
     tests.append(("telemetry", lambda: test_telemetry(ctx)))
+    tests.append(("install", lambda: test_install(ctx)))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     if a.filter:
