@@ -20,7 +20,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev libyaml-dev \
-	libnuma-dev libpcap-dev libxen-dev python3
+	libnuma-dev libpcap-dev libxen-dev iproute2 python3
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
@@ -57,7 +57,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
-		$(wildcard hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
+		$(wildcard hypervisor-glue/*.h hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@

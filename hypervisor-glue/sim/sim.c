@@ -57,10 +57,7 @@ static void sim_vm_release(struct sim_vm *vm)
 	free(vm->slot_buf);
 	free(vm->free_slots);
 	free(vm->copy_mem);
-	free(vm->copy_generation);
-	free(vm->copy_length);
-	free(vm->copy_outstanding);
-	free(vm->free_copies);
+	zcd_copy_slots_fini(&vm->copies);
 	free(vm->guest.scratch);
 	free(vm->guest.returns);
 	memset(&vm->guest, 0, sizeof(vm->guest));
@@ -69,10 +66,6 @@ static void sim_vm_release(struct sim_vm *vm)
 	vm->slot_buf = NULL;
 	vm->free_slots = NULL;
 	vm->copy_mem = NULL;
-	vm->copy_generation = NULL;
-	vm->copy_length = NULL;
-	vm->copy_outstanding = NULL;
-	vm->free_copies = NULL;
 	vm->event_fd = -1;
 	vm->was_connected = false;
 }
@@ -89,16 +82,12 @@ static int sim_vm_alloc(struct sim_vm *vm)
 	vm->slot_buf = malloc(vm->credits * sizeof(*vm->slot_buf));
 	vm->free_slots = malloc(vm->credits * sizeof(*vm->free_slots));
 	vm->copy_mem = aligned_alloc(ZCD_PAGE_SIZE, window * ZCD_PAGE_SIZE);
-	vm->copy_generation = calloc(vm->credits, sizeof(*vm->copy_generation));
-	vm->copy_length = calloc(vm->credits, sizeof(*vm->copy_length));
-	vm->copy_outstanding = calloc(vm->credits, sizeof(*vm->copy_outstanding));
-	vm->free_copies = malloc(vm->credits * sizeof(*vm->free_copies));
 	vm->guest.scratch = malloc((size_t)vm->pages_per_buf * ZCD_PAGE_SIZE);
 	vm->guest.returns = malloc(vm->ring_size * sizeof(*vm->guest.returns));
 	if (vm->area == NULL || vm->p2m == NULL || vm->slot_buf == NULL || vm->free_slots == NULL ||
-	    vm->copy_mem == NULL || vm->copy_generation == NULL || vm->copy_length == NULL ||
-	    vm->copy_outstanding == NULL || vm->free_copies == NULL || vm->guest.scratch == NULL ||
-	    vm->guest.returns == NULL) {
+	    vm->copy_mem == NULL || vm->guest.scratch == NULL || vm->guest.returns == NULL ||
+	    zcd_copy_slots_init(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
+				vm->copy_mem) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -120,10 +109,8 @@ static int sim_vm_alloc(struct sim_vm *vm)
 	for (uint32_t i = 0; i < vm->credits; i++) {
 		vm->slot_buf[i] = SIM_NO_SLOT;
 		vm->free_slots[i] = vm->credits - 1 - i;
-		vm->free_copies[i] = vm->credits - 1 - i;
 	}
 	vm->nb_free_slots = vm->credits;
-	vm->nb_free_copies = vm->credits;
 
 	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return vm->event_fd < 0 ? -1 : 0;
@@ -314,29 +301,12 @@ static int sim_copy_frame(struct sim_vm *vm, const struct zcd_handoff *item,
 			  struct zcd_rx_desc *desc)
 {
 	uint32_t ppb = vm->pages_per_buf;
-	uint8_t *dst;
-	uint32_t page;
 
-	if (item->length == 0 || item->length > ppb * ZCD_PAGE_SIZE || vm->nb_free_copies == 0)
+	if (item->length == 0 || item->length > ppb * ZCD_PAGE_SIZE || vm->copies.nb_free == 0)
 		return -1;
-	page = vm->free_copies[--vm->nb_free_copies];
-	dst = vm->copy_mem + (size_t)page * ppb * ZCD_PAGE_SIZE;
-	memcpy(dst, item->data, item->length);
-	/* The guest checks the whole page area for bytes of earlier frames. */
-	if (vm->copy_length[page] > item->length)
-		memset(dst + item->length, 0, vm->copy_length[page] - item->length);
-	vm->copy_length[page] = item->length;
-	vm->copy_outstanding[page] = true;
-	*desc = (struct zcd_rx_desc){
-		.buf_id = page,
-		.generation = ++vm->copy_generation[page],
-		.handle = vm->copy_base + page * ppb,
-		.nr_pages = (uint16_t)ppb,
-		.offset = 0,
-		.length = item->length,
-		.flags = ZCD_RXF_COPY,
-		.vlan = item->vlan,
-	};
+	zcd_copy_slots_fill(&vm->copies, item, desc);
+	desc->handle = vm->copy_base + desc->buf_id * ppb;
+	desc->nr_pages = (uint16_t)ppb;
 	return 0;
 }
 
@@ -382,54 +352,20 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	return done;
 }
 
-/* A copy-page return frees the page only if it names an outstanding page
- * with its current generation; anything else is forged, stale or repeated. */
-static void sim_settle_copy(struct sim_vm *vm, const struct zcd_ret_desc *ret,
-			    struct zcd_hv_return_tally *tally)
-{
-	uint32_t page = ret->buf_id;
-
-	if (page >= vm->credits || !vm->copy_outstanding[page] ||
-	    vm->copy_generation[page] != ret->generation) {
-		tally->copies_rejected++;
-		return;
-	}
-	vm->copy_outstanding[page] = false;
-	vm->free_copies[vm->nb_free_copies++] = page;
-	tally->copies_released++;
-}
-
 static unsigned sim_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *out,
 				 unsigned max, struct zcd_hv_return_tally *tally)
 {
 	struct sim_vm *vm;
 	bool broken = false;
-	uint32_t ready;
-	unsigned taken = 0;
+	unsigned taken;
 
 	*tally = (struct zcd_hv_return_tally){ 0 };
 	if (vm_index >= hv->nb_vms || hv->vms[vm_index].area == NULL)
 		return 0;
 	vm = &hv->vms[vm_index];
-	ready = zcd_ret_ready(&vm->ring, &broken);
-	if (broken) {
+	taken = zcd_copy_slots_take_returns(&vm->copies, &vm->ring, out, max, tally, &broken);
+	if (broken)
 		sim_count(&vm->ring_errors, 1);
-		return 0;
-	}
-	/* Stop once out is full: an entry taken off the ring cannot be put back. */
-	for (; ready > 0 && taken < max; ready--) {
-		struct zcd_ret_desc ret;
-
-		zcd_ret_take(&vm->ring, &ret);
-		if (ret.flags & ZCD_RETF_COPY) {
-			sim_settle_copy(vm, &ret, tally);
-			continue;
-		}
-		out[taken].buf_id = ret.buf_id;
-		out[taken].generation = ret.generation;
-		taken++;
-	}
-	zcd_ret_consumed(&vm->ring);
 	return taken;
 }
 

@@ -28,6 +28,7 @@
 #include "zcdemux/hv.h"
 #include "zcdemux/ring.h"
 
+#include "../copy_slots.h"
 #include "pcap_sink.h"
 
 #define SIM_NO_SLOT UINT32_MAX
@@ -78,11 +79,7 @@ struct sim_vm {
 
 	/* Copy pages: the guest's memory, filled by the dataplane (dataplane). */
 	uint8_t *copy_mem;
-	uint32_t *copy_generation;
-	uint32_t *copy_length; /* bytes of the last frame copied there */
-	bool *copy_outstanding;
-	uint32_t *free_copies; /* stack */
-	uint32_t nb_free_copies;
+	struct zcd_copy_slots copies;
 
 	/* Notification channel and the guest thread. */
 	int event_fd;

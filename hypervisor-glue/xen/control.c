@@ -150,16 +150,7 @@ void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
 		if (xen_domain_alive(hv, vm->domid))
 			xs_rm(hv->xs, XBT_NULL, vm->fe_path);
 	}
-	free(vm->copy_generation);
-	free(vm->copy_length);
-	free(vm->copy_outstanding);
-	free(vm->free_copies);
-	vm->copy_generation = NULL;
-	vm->copy_length = NULL;
-	vm->copy_outstanding = NULL;
-	vm->free_copies = NULL;
-	vm->copy_slots = 0;
-	vm->nb_free_copies = 0;
+	zcd_copy_slots_fini(&vm->copies);
 	vm->domid = 0;
 	set_phase(vm, XEN_IDLE);
 }
@@ -289,15 +280,9 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 		    vm->domid, slots, vm->vc->credits);
 		return -1;
 	}
-	vm->copy_slots = (uint32_t)slots;
-	vm->copy_pages = vm->copy_slots * ppb;
-	vm->copy_generation = calloc(vm->copy_slots + 1, sizeof(*vm->copy_generation));
-	vm->copy_length = calloc(vm->copy_slots + 1, sizeof(*vm->copy_length));
-	vm->copy_outstanding = calloc(vm->copy_slots + 1, sizeof(*vm->copy_outstanding));
-	vm->free_copies = calloc(vm->copy_slots + 1, sizeof(*vm->free_copies));
+	vm->copy_pages = (uint32_t)slots * ppb;
 	refs = calloc(vm->copy_pages + 1, sizeof(*refs));
-	if (vm->copy_generation == NULL || vm->copy_length == NULL ||
-	    vm->copy_outstanding == NULL || vm->free_copies == NULL || refs == NULL)
+	if (refs == NULL)
 		goto out;
 	if (vm->copy_pages != 0) {
 		if (read_copy_table(hv, vm, refs) != 0)
@@ -311,9 +296,9 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 			goto out;
 		}
 	}
-	for (uint32_t i = 0; i < vm->copy_slots; i++)
-		vm->free_copies[i] = vm->copy_slots - 1 - i;
-	vm->nb_free_copies = vm->copy_slots;
+	if (zcd_copy_slots_init(&vm->copies, (uint32_t)slots, ppb * ZCD_PAGE_SIZE,
+				vm->copy_area) != 0)
+		goto out;
 	rc = xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateConnected) ? 0 : -1;
 out:
 	free(refs);
@@ -396,7 +381,7 @@ static void step(struct zcd_hv *hv, struct xen_vm *vm)
 			}
 			xen_count(&vm->connects, 1);
 			LOG("%s: domain %u connected (%u ring pages, %u copy slots)\n", vm->vc->name,
-			    vm->domid, vm->ring_pages, vm->copy_slots);
+			    vm->domid, vm->ring_pages, vm->copies.nb_slots);
 			set_phase(vm, XEN_UP);
 		}
 		break;

@@ -158,31 +158,6 @@ static bool ring_usable(struct xen_vm *vm)
 	return phase == XEN_CONNECTED || phase == XEN_DRAINING;
 }
 
-/* Put a copied frame into a free copy slot; the descriptor goes to desc. */
-static void copy_into_slot(struct zcd_hv *hv, struct xen_vm *vm, const struct zcd_handoff *item,
-			   struct zcd_rx_desc *desc)
-{
-	uint32_t ppb = hv->pool.pages_per_buf;
-	uint32_t slot = vm->free_copies[--vm->nb_free_copies];
-	uint8_t *dst = vm->copy_area + (size_t)slot * ppb * ZCD_PAGE_SIZE;
-
-	memcpy(dst, item->data, item->length);
-	/* The guest checks its pages for bytes of earlier frames too. */
-	if (vm->copy_length[slot] > item->length)
-		memset(dst + item->length, 0, vm->copy_length[slot] - item->length);
-	vm->copy_length[slot] = item->length;
-	vm->copy_outstanding[slot] = true;
-	*desc = (struct zcd_rx_desc){
-		.buf_id = slot,
-		.generation = ++vm->copy_generation[slot],
-		.handle = slot * ppb,
-		.nr_pages = (uint16_t)ppb,
-		.length = item->length,
-		.flags = ZCD_RXF_COPY,
-		.vlan = item->vlan,
-	};
-}
-
 static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
 			    unsigned n)
 {
@@ -208,8 +183,7 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 		const struct zcd_handoff *item = &items[take];
 
 		if (item->kind == ZCD_HANDOFF_COPY) {
-			if (copies == vm->nb_free_copies ||
-			    item->length > ppb * ZCD_PAGE_SIZE)
+			if (copies == vm->copies.nb_free || item->length > ppb * ZCD_PAGE_SIZE)
 				break;
 			copies++;
 			continue;
@@ -232,7 +206,9 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 		struct zcd_rx_desc desc;
 
 		if (item->kind == ZCD_HANDOFF_COPY) {
-			copy_into_slot(hv, vm, item, &desc);
+			zcd_copy_slots_fill(&vm->copies, item, &desc);
+			desc.handle = desc.buf_id * ppb; /* page index in the guest's copy area */
+			desc.nr_pages = (uint16_t)ppb;
 		} else {
 			hv->pages_pending[item->buf_id] = (uint8_t)((1u << ppb) - 1);
 			desc = (struct zcd_rx_desc){
@@ -255,52 +231,19 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	return take;
 }
 
-/* A copy slot comes back only if it is out, with its current generation. */
-static void settle_copy(struct xen_vm *vm, const struct zcd_ret_desc *ret,
-			struct zcd_hv_return_tally *tally)
-{
-	uint32_t slot = ret->buf_id;
-
-	if (slot >= vm->copy_slots || !vm->copy_outstanding[slot] ||
-	    vm->copy_generation[slot] != ret->generation) {
-		tally->copies_rejected++;
-		return;
-	}
-	vm->copy_outstanding[slot] = false;
-	vm->free_copies[vm->nb_free_copies++] = slot;
-	tally->copies_released++;
-}
-
 static unsigned xen_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *out,
 				 unsigned max, struct zcd_hv_return_tally *tally)
 {
 	struct xen_vm *vm = vm_of(hv, vm_index);
 	bool broken = false;
-	unsigned taken = 0;
-	uint32_t ready;
+	unsigned taken;
 
 	*tally = (struct zcd_hv_return_tally){0};
 	if (vm == NULL || !ring_usable(vm))
 		return 0;
-	ready = zcd_ret_ready(&vm->ring, &broken);
-	if (broken) {
+	taken = zcd_copy_slots_take_returns(&vm->copies, &vm->ring, out, max, tally, &broken);
+	if (broken)
 		xen_count(&vm->ring_errors, 1);
-		return 0;
-	}
-	/* Stop once out is full: an entry taken off the ring cannot be put back. */
-	for (; ready > 0 && taken < max; ready--) {
-		struct zcd_ret_desc ret;
-
-		zcd_ret_take(&vm->ring, &ret);
-		if (ret.flags & ZCD_RETF_COPY) {
-			settle_copy(vm, &ret, tally);
-			continue;
-		}
-		out[taken].buf_id = ret.buf_id;
-		out[taken].generation = ret.generation;
-		taken++;
-	}
-	zcd_ret_consumed(&vm->ring);
 	return taken;
 }
 

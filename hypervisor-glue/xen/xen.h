@@ -37,6 +37,8 @@
 #include "zcdemux/ring.h"
 #include "zcdemux/xenbus.h"
 
+#include "../copy_slots.h"
+
 #define XEN_RING_MIN_SIZE 64U
 #define XEN_MAX_PAGES_PER_BUF 8 /* one bit each in pages_pending */
 #define XEN_RESET_WAIT_MS 3000 /* how long a stale guest gets to let go */
@@ -77,12 +79,7 @@ struct xen_vm {
 	/* Dataplane while CONNECTED and DRAINING (set up by control before UP). */
 	struct zcd_ring ring;
 	bool reported_up;
-	uint32_t copy_slots;
-	uint32_t *copy_generation;
-	uint16_t *copy_length; /* bytes of the last frame copied there */
-	bool *copy_outstanding;
-	uint32_t *free_copies; /* stack */
-	uint32_t nb_free_copies;
+	struct zcd_copy_slots copies; /* over copy_area */
 
 	_Atomic uint64_t notifications;
 	_Atomic uint64_t grant_batches;
