@@ -561,7 +561,8 @@ def test_af_packet(ctx: Ctx, name: str, scenario: str) -> Outcome:
             "name", "zcdb", "mtu", "9000")
         # No IPv6: the kernel would send its own multicast frames on link up.
         for dev in ("all", "default", "zcda", "zcdb"):
-            _sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            knob = f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"
+            _sh("ip", "netns", "exec", ns, "sh", "-c", f"[ ! -e {knob} ] || echo 1 > {knob}")
         _sh("ip", "-n", ns, "link", "set", "zcda", "up")
         _sh("ip", "-n", ns, "link", "set", "zcdb", "up")
         with open(os.path.join(wd, "daemon.stdout"), "wb") as out, \

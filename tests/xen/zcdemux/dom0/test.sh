@@ -10,10 +10,12 @@
 #   3. run zcdemux with the xen backend on net_af_packet (a veth pair), feed
 #      traffic part 1 with zcd-replay, destroy g4 while it holds buffers,
 #      feed part 2, stop zcdemux with SIGINT;
-#   4. start zcdemux again (the guests re-handshake), feed part 3 at full
-#      speed, stop it;
-#   5. report the stats of both runs, the guests' reports and the helper's
-#      counters (zero grants, zero pinned pages, no zombie), unload it.
+#   4. start zcdemux again (the guests re-handshake) and a new domain named
+#      g4 (it takes the old one's place), feed part 3 at full speed, stop it;
+#   5. report the helper's counters (zero grants, zero pinned pages, no
+#      zombie) and unload it;
+#   6. run 3 without the helper: zcdemux copies every frame (part 4);
+#   7. report the stats of every run and the guests' reports.
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
 . /usr/lib/zcd-lib.sh
@@ -94,9 +96,9 @@ insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
 
 # ---- 2. guests (they wait for the backend; start them first, they boot slowly)
 
-zcd_guest_start g1 role=tap sessions=2 || zcd_fail "cannot start g1"
-zcd_guest_start g2 role=plain sessions=2 || zcd_fail "cannot start g2"
-zcd_guest_start g3 role=misbehave sessions=2 || zcd_fail "cannot start g3"
+zcd_guest_start g1 role=tap sessions=3 || zcd_fail "cannot start g1"
+zcd_guest_start g2 role=plain sessions=3 || zcd_fail "cannot start g2"
+zcd_guest_start g3 role=misbehave sessions=3 || zcd_fail "cannot start g3"
 zcd_guest_start g4 role=misbehave sessions=1 || zcd_fail "cannot start g4"
 
 $P/zcd-grant-selftest "$(zcd_domid g2)" 64 || zcd_fail "zcd-grant-selftest failed"
@@ -129,25 +131,37 @@ wait_until port_rx_is /run/run1.json "$((N1 + N2))" || fail_run run1 "run1: part
 wait_until settled /run/run1.json || fail_run run1 "run1: part2 did not settle"
 stop_zcdemux run1
 
-# ---- 5. run 2: a restarted dataplane; the guests connect again
+# ---- 5. run 2: a restarted dataplane; the guests connect again, and a new
+#         domain with the destroyed guest's name, started after zcdemux
 
 start_zcdemux run2
-wait_until connected g1 g2 g3 || fail_run run2 "run2: guests did not reconnect"
-echo "ZCD-XEN: run2: guests reconnected"
+zcd_guest_start g4 role=plain sessions=2 || zcd_fail "cannot start the new g4"
+wait_until connected g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
+echo "ZCD-XEN: run2: guests reconnected, the new g4 connected"
 # At full speed: frames arrive in bursts, so grants and maps are batched.
 replay part3 0
 wait_until port_rx_is /run/run2.json "$N3" || fail_run run2 "run2: part3 not all received"
 wait_until settled /run/run2.json || fail_run run2 "run2: part3 did not settle"
 stop_zcdemux run2
 
-# ---- 6. the guests' own reports, the helper's counters
+# ---- 6. the helper has nothing left: no grant, no pinned page, no zombie
 
-for g in g1 g2 g3; do
-	zcd_wait_guest "$g" 60 || zcd_fail "guest $g: zcdemux-guest did not end cleanly"
-done
 for c in granted_pages pinned_pages regions zombie_regions; do
 	eval "k_$c=\$(cat /sys/module/zcdemux_grant/parameters/$c)"
 done
 zcd_result "kmod granted_pages=$k_granted_pages pinned_pages=$k_pinned_pages regions=$k_regions zombie_regions=$k_zombie_regions"
 rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded=0"
+
+# ---- 7. run 3 without the helper: every frame is copied
+
+start_zcdemux run3
+wait_until connected g1 g2 g3 g4 || fail_run run3 "run3: guests did not all connect"
+replay part4 0
+wait_until port_rx_is /run/run3.json "$N4" || fail_run run3 "run3: part4 not all received"
+wait_until settled /run/run3.json || fail_run run3 "run3: part4 did not settle"
+stop_zcdemux run3
+
+for g in g1 g2 g3 g4; do
+	zcd_wait_guest "$g" 60 || zcd_fail "guest $g: zcdemux-guest did not end cleanly"
+done
 exit 0
