@@ -1091,7 +1091,7 @@ def sc_copy_threshold() -> Scenario:
 # ---- traffic for the real-Xen test (tests/xen/xen_test.py)
 
 XEN_COPY_THRESHOLD = 128
-XEN_PARTS = 4
+XEN_PARTS = 5
 
 
 def xen_vms() -> list:

@@ -7,15 +7,18 @@
 #   1. load the grant helper, run its selftest against a live guest;
 #   2. start four guests running zcdemux-guest: g1 (TAP sink), g2, and g3, g4
 #      misbehaving (forged/stale/duplicate returns, withheld buffers);
-#   3. run zcdemux with the xen backend on net_af_packet (a veth pair), feed
-#      traffic part 1 with zcd-replay, destroy g4 while it holds buffers,
-#      feed part 2, stop zcdemux with SIGINT;
-#   4. start zcdemux again (the guests re-handshake) and a new domain named
-#      g4 (it takes the old one's place), feed part 3 at full speed, stop it;
-#   5. report the helper's counters (zero grants, zero pinned pages, no
-#      zombie) and unload it;
-#   6. run 3 without the helper: zcdemux copies every frame (part 4);
-#   7. report the stats of every run and the guests' reports.
+#   3. run 1: zcdemux with the xen backend on net_af_packet (a veth pair);
+#      feed part 1 with zcd-replay, destroy g4 while it holds buffers, feed
+#      part 2, stop zcdemux with SIGINT;
+#   4. run 2: zcdemux again (the guests re-handshake) and a new domain named
+#      g4 (it takes the old one's place); feed part 3 at full speed, then
+#      kill -9 zcdemux while g3 still maps buffers it withheld: the helper
+#      must keep exactly those pages pinned and granted (a zombie region);
+#   5. run 3: zcdemux again finds the dead run's connections, asks the
+#      guests to close them (they let go, the zombie is released) and
+#      connects afresh; part 4; SIGINT; the helper has nothing left and
+#      unloads;
+#   6. run 4 without the helper: zcdemux copies every frame (part 5).
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
 . /usr/lib/zcd-lib.sh
@@ -45,10 +48,13 @@ vm_field() {
 port_rx_is() { [ "$(port_rx "$1")" = "$2" ]; }
 vm_field_is() { [ "$(vm_field "$1" "$2" "$3")" = "$4" ]; }
 
+# Every guest named connected to this run of zcdemux (its own counters say
+# so; xenstore may still show a connection from the run before).
 connected() {
+	_json=$1
+	shift
 	for _g in "$@"; do
-		_id=$(zcd_domid "$_g") || return 1
-		[ "$(xenstore-read "/local/domain/$_id/device/zcdemux/0/state" 2>/dev/null)" = 4 ] || return 1
+		vm_field_is "$_json" "$_g" connects 1 || return 1
 	done
 }
 
@@ -58,6 +64,12 @@ settled() {
 	sleep 3
 	[ "$_a" = "$(md5sum <"$1")" ]
 }
+
+kmod_param() { cat "/sys/module/zcdemux_grant/parameters/$1"; }
+kmod_report() {
+	zcd_result "kmod $1 granted_pages=$(kmod_param granted_pages) pinned_pages=$(kmod_param pinned_pages) regions=$(kmod_param regions) zombie_regions=$(kmod_param zombie_regions)"
+}
+no_zombie() { [ "$(kmod_param zombie_regions)" = 0 ]; }
 
 start_zcdemux() {
 	rm -f "/run/$1.json"
@@ -69,9 +81,10 @@ start_zcdemux() {
 	echo "ZCD-XEN: zcdemux $1 started (pid $ZCD_PID)"
 }
 
-# stop_zcdemux RUN: SIGINT, wait, report its exit status and stats.
+# stop_zcdemux RUN SIGNAL: stop it, report its exit status and its stats
+# (written at exit, or the last ones it wrote when it cannot write them).
 stop_zcdemux() {
-	kill -INT "$ZCD_PID"
+	kill "-$2" "$ZCD_PID"
 	wait "$ZCD_PID"
 	_rc=$?
 	cat "/run/$1.out"
@@ -90,76 +103,74 @@ replay() {
 	$P/zcd-replay --rate "$2" zout "$P/$1.pcap" || zcd_fail "zcd-replay $1 failed"
 }
 
+# feed RUN PART RATE EXPECTED_RX: send a part, wait until it is all in and settled.
+feed() {
+	replay "$2" "$3"
+	wait_until port_rx_is "/run/$1.json" "$4" || fail_run "$1" "$1: $2 not all received"
+	wait_until settled "/run/$1.json" || fail_run "$1" "$1: $2 did not settle"
+}
+
 # ---- 1. grant helper
 
 insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
 
 # ---- 2. guests (they wait for the backend; start them first, they boot slowly)
 
-zcd_guest_start g1 role=tap sessions=3 || zcd_fail "cannot start g1"
-zcd_guest_start g2 role=plain sessions=3 || zcd_fail "cannot start g2"
-zcd_guest_start g3 role=misbehave sessions=3 || zcd_fail "cannot start g3"
+zcd_guest_start g1 role=tap sessions=4 || zcd_fail "cannot start g1"
+zcd_guest_start g2 role=plain sessions=4 || zcd_fail "cannot start g2"
+zcd_guest_start g3 role=misbehave sessions=4 || zcd_fail "cannot start g3"
 zcd_guest_start g4 role=misbehave sessions=1 || zcd_fail "cannot start g4"
 
 $P/zcd-grant-selftest "$(zcd_domid g2)" 64 || zcd_fail "zcd-grant-selftest failed"
 
-# ---- 3. a veth pair: zcd-replay sends into zout, zcdemux reads zin
-
+# A veth pair: zcd-replay sends into zout, zcdemux reads zin.
 for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
 	[ -f $f ] && echo 1 >$f
 done
 $P/ip link add zin mtu 9000 type veth peer name zout mtu 9000 || zcd_fail "cannot create veth"
 $P/ip link set zin up && $P/ip link set zout up || zcd_fail "cannot bring veth up"
 
-# ---- 4. run 1: parts 1 and 2, g4 destroyed in between
+# ---- 3. run 1: parts 1 and 2, g4 destroyed in between
 
 start_zcdemux run1
-wait_until connected g1 g2 g3 g4 || fail_run run1 "run1: guests did not all connect"
-echo "ZCD-XEN: run1: all guests connected"
-replay part1 "$REPLAY_RATE"
-wait_until port_rx_is /run/run1.json "$N1" || fail_run run1 "run1: part1 not all received"
-wait_until settled /run/run1.json || fail_run run1 "run1: part1 did not settle"
-
+wait_until connected /run/run1.json g1 g2 g3 g4 || fail_run run1 "run1: guests did not all connect"
+feed run1 part1 "$REPLAY_RATE" "$N1"
 # g4 holds the buffers it withheld: destroying it must give them all back.
 zcd_guest_destroy g4
 wait_until vm_field_is /run/run1.json g4 reclaimed "$G4_RECLAIMED" ||
 	fail_run run1 "run1: g4's buffers were not reclaimed"
 echo "ZCD-XEN: run1: g4 destroyed and reclaimed"
+feed run1 part2 "$REPLAY_RATE" "$((N1 + N2))"
+stop_zcdemux run1 INT
 
-replay part2 "$REPLAY_RATE"
-wait_until port_rx_is /run/run1.json "$((N1 + N2))" || fail_run run1 "run1: part2 not all received"
-wait_until settled /run/run1.json || fail_run run1 "run1: part2 did not settle"
-stop_zcdemux run1
-
-# ---- 5. run 2: a restarted dataplane; the guests connect again, and a new
-#         domain with the destroyed guest's name, started after zcdemux
+# ---- 4. run 2: the guests reconnect, a new g4 started after zcdemux joins;
+#         at full speed frames arrive in bursts, so grants and maps batch up
 
 start_zcdemux run2
-zcd_guest_start g4 role=plain sessions=2 || zcd_fail "cannot start the new g4"
-wait_until connected g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
-echo "ZCD-XEN: run2: guests reconnected, the new g4 connected"
-# At full speed: frames arrive in bursts, so grants and maps are batched.
-replay part3 0
-wait_until port_rx_is /run/run2.json "$N3" || fail_run run2 "run2: part3 not all received"
-wait_until settled /run/run2.json || fail_run run2 "run2: part3 did not settle"
-stop_zcdemux run2
+zcd_guest_start g4 role=plain sessions=3 || zcd_fail "cannot start the new g4"
+wait_until connected /run/run2.json g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
+feed run2 part3 0 "$N3"
+# Killed: it cannot end the grants of what g3 still maps; the helper keeps them.
+stop_zcdemux run2 KILL
+kmod_report after-kill
 
-# ---- 6. the helper has nothing left: no grant, no pinned page, no zombie
-
-for c in granted_pages pinned_pages regions zombie_regions; do
-	eval "k_$c=\$(cat /sys/module/zcdemux_grant/parameters/$c)"
-done
-zcd_result "kmod granted_pages=$k_granted_pages pinned_pages=$k_pinned_pages regions=$k_regions zombie_regions=$k_zombie_regions"
-rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded=0"
-
-# ---- 7. run 3 without the helper: every frame is copied
+# ---- 5. run 3: zcdemux clears the dead run's connections; the guests let go
+#         of everything and the helper releases the dead run's pages
 
 start_zcdemux run3
-wait_until connected g1 g2 g3 g4 || fail_run run3 "run3: guests did not all connect"
-replay part4 0
-wait_until port_rx_is /run/run3.json "$N4" || fail_run run3 "run3: part4 not all received"
-wait_until settled /run/run3.json || fail_run run3 "run3: part4 did not settle"
-stop_zcdemux run3
+wait_until connected /run/run3.json g1 g2 g3 g4 || fail_run run3 "run3: guests did not all reconnect"
+wait_until no_zombie || { kmod_report stuck; zcd_fail "run3: the dead run's pages were never released"; }
+feed run3 part4 0 "$N4"
+stop_zcdemux run3 INT
+kmod_report final
+rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded=0"
+
+# ---- 6. run 4 without the helper: every frame is copied
+
+start_zcdemux run4
+wait_until connected /run/run4.json g1 g2 g3 g4 || fail_run run4 "run4: guests did not all connect"
+feed run4 part5 0 "$N5"
+stop_zcdemux run4 INT
 
 for g in g1 g2 g3 g4; do
 	zcd_wait_guest "$g" 60 || zcd_fail "guest $g: zcdemux-guest did not end cleanly"
