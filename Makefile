@@ -44,7 +44,7 @@ CORE_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c)) \
 # the domU, built without DPDK.
 GUEST_TOOL_SRC := hypervisor-glue/xen/guest/zcdemux-guest.c
 GUEST_LIB_SRCS := $(filter-out $(GUEST_TOOL_SRC),$(wildcard hypervisor-glue/xen/guest/*.c))
-GUEST_LIB_OBJS := $(GUEST_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+GUEST_LIB_OBJS := $(GUEST_LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/hypervisor-glue/pcap_sink.o
 GUEST_LIBS = $(shell $(PKGCONF) --libs xenstore xengnttab xenevtchn 2>/dev/null)
 CORE_SRCS += $(GUEST_LIB_SRCS)
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -69,7 +69,7 @@ $(BUILD)/obj/hypervisor-glue/xen/domain.o: CFLAGS += -std=gnu11
 $(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
 
 # Guest code runs in a domU: no DPDK flags (nor its -march).
-$(BUILD)/obj/hypervisor-glue/xen/guest/%.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
+$(BUILD)/obj/hypervisor-glue/xen/guest/%.o $(BUILD)/obj/hypervisor-glue/pcap_sink.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
 
 # Test traffic source: replays a pcap out of an interface.
 $(BUILD)/zcd-replay: tests/tools/zcd-replay.c

@@ -29,7 +29,7 @@
 #include "zcdemux/ring.h"
 
 #include "../copy_slots.h"
-#include "pcap_sink.h"
+#include "../pcap_sink.h"
 
 #define SIM_NO_SLOT UINT32_MAX
 #define SIM_RING_MIN_SIZE 64U

@@ -4,6 +4,7 @@
  * (libpcap sf-pcap); TAP: Linux Documentation/networking/tuntap.rst.
  */
 #include "sink.h"
+#include "../../pcap_sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,37 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PCAP_MAGIC_USEC 0xa1b2c3d4U
-#define PCAP_VERSION_MAJOR 2
-#define PCAP_VERSION_MINOR 4
-#define PCAP_SNAPLEN 65535U
-#define PCAP_LINKTYPE_ETHERNET 1U
 #define TUN_DEVICE "/dev/net/tun"
-
-struct pcap_file_header {
-	uint32_t magic;
-	uint16_t version_major;
-	uint16_t version_minor;
-	int32_t thiszone;
-	uint32_t sigfigs;
-	uint32_t snaplen;
-	uint32_t linktype;
-};
-_Static_assert(sizeof(struct pcap_file_header) == 24, "pcap file header is 24 bytes");
-
-struct pcap_record_header {
-	uint32_t ts_sec;
-	uint32_t ts_usec;
-	uint32_t caplen;
-	uint32_t origlen;
-};
-_Static_assert(sizeof(struct pcap_record_header) == 16, "pcap record header is 16 bytes");
 
 enum sink_kind { SINK_PCAP, SINK_TAP };
 
 struct zcd_guest_sink {
 	enum sink_kind kind;
-	FILE *pcap; /* SINK_PCAP */
+	struct zcd_pcap_sink *pcap; /* SINK_PCAP */
 	int tap_fd; /* SINK_TAP */
 	char name[256]; /* the spec, for messages */
 	int first_error; /* errno of the first failed write, 0 if none */
@@ -57,24 +34,9 @@ struct zcd_guest_sink {
 
 static int pcap_open(struct zcd_guest_sink *sink, const char *path, char *err, size_t errlen)
 {
-	const struct pcap_file_header header = {
-		.magic = PCAP_MAGIC_USEC,
-		.version_major = PCAP_VERSION_MAJOR,
-		.version_minor = PCAP_VERSION_MINOR,
-		.snaplen = PCAP_SNAPLEN,
-		.linktype = PCAP_LINKTYPE_ETHERNET,
-	};
-
-	sink->pcap = fopen(path, "wb");
+	sink->pcap = zcd_pcap_sink_open(path);
 	if (sink->pcap == NULL) {
 		snprintf(err, errlen, "cannot create pcap file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	errno = 0;
-	if (fwrite(&header, sizeof(header), 1, sink->pcap) != 1) {
-		snprintf(err, errlen, "cannot write pcap header to %s: %s", path,
-			 strerror(errno ? errno : EIO));
-		fclose(sink->pcap);
 		return -1;
 	}
 	return 0;
@@ -183,19 +145,10 @@ static void sink_failed(struct zcd_guest_sink *sink, int error)
 static void pcap_write(struct zcd_guest_sink *sink, const uint8_t *frame, uint16_t length)
 {
 	struct timespec now;
-	struct pcap_record_header record = { .caplen = length, .origlen = length };
 
-	if (sink->first_error != 0) {
-		sink->lost++;
-		return;
-	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	record.ts_sec = (uint32_t)now.tv_sec;
-	record.ts_usec = (uint32_t)(now.tv_nsec / 1000);
-	errno = 0;
-	if (fwrite(&record, sizeof(record), 1, sink->pcap) != 1 ||
-	    fwrite(frame, 1, length, sink->pcap) != length)
-		sink_failed(sink, errno ? errno : EIO);
+	if (zcd_pcap_sink_write(sink->pcap, &now, frame, length) != 0)
+		sink_failed(sink, errno);
 }
 
 /* A down interface or a full queue loses the frame, as a NIC would. */
@@ -226,9 +179,8 @@ int zcd_guest_sink_close(struct zcd_guest_sink *sink, char *err, size_t errlen)
 	int rc = 0;
 
 	if (sink->kind == SINK_PCAP) {
-		errno = 0;
-		if (fclose(sink->pcap) != 0 && error == 0)
-			error = errno ? errno : EIO;
+		if (zcd_pcap_sink_close(sink->pcap) != 0 && error == 0)
+			error = errno;
 	} else {
 		close(sink->tap_fd);
 	}

@@ -69,8 +69,8 @@ fail:
 	return NULL;
 }
 
-void zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
-			 const uint8_t *frame, uint16_t length)
+int zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
+			const uint8_t *frame, uint16_t length)
 {
 	const struct pcap_record_header record = {
 		.ts_sec = (uint32_t)ts->tv_sec,
@@ -79,12 +79,15 @@ void zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
 		.origlen = length,
 	};
 
-	if (sink->first_error != 0)
-		return;
-	errno = 0;
-	if (fwrite(&record, sizeof(record), 1, sink->file) != 1 ||
-	    fwrite(frame, 1, length, sink->file) != length)
+	if (sink->first_error == 0) {
+		errno = 0;
+		if (fwrite(&record, sizeof(record), 1, sink->file) == 1 &&
+		    fwrite(frame, 1, length, sink->file) == length)
+			return 0;
 		sink->first_error = errno ? errno : EIO;
+	}
+	errno = sink->first_error;
+	return -1;
 }
 
 int zcd_pcap_sink_close(struct zcd_pcap_sink *sink)
