@@ -450,7 +450,10 @@ def telemetry_query(sock_path: str, cmd: str):
         s.connect(sock_path)
         s.recv(1 << 16)  # greeting with the version and max output length
         s.send(cmd.encode())
-        return json.loads(s.recv(1 << 20).decode())[cmd]
+        reply = json.loads(s.recv(1 << 20).decode())[cmd]
+    if reply is None:  # the daemon has not registered its commands yet
+        raise ValueError(f"{cmd}: no answer yet")
+    return reply
 
 
 def telemetry_stats(sock_path: str, scn) -> dict:
