@@ -677,24 +677,62 @@ static int load_hypervisor(struct loader *ld, struct zcd_config *cfg, const stru
 	return load_text(ld, name, key, cfg->hv_backend, sizeof(cfg->hv_backend));
 }
 
+enum { IOMMU_BACKEND, IOMMU_MODE, IOMMU_BATCH, IOMMU_MAX_US, IOMMU_CHECK, IOMMU_FIELDS };
+static const char *const iommu_keys[IOMMU_FIELDS] = {
+	[IOMMU_BACKEND] = "backend",
+	[IOMMU_MODE] = "mode",
+	[IOMMU_BATCH] = "deferred_batch",
+	[IOMMU_MAX_US] = "deferred_max_us",
+	[IOMMU_CHECK] = "check",
+};
+
 static int load_iommu(struct loader *ld, struct zcd_config *cfg, const struct node *map)
 {
-	const char *key = "iommu.backend";
-	struct field f[BACKEND_FIELDS];
-	char shown[SHOW_MAX];
-	const struct node *name;
+	struct field f[IOMMU_FIELDS];
+	char key[KEY_MAX], shown[SHOW_MAX];
+	const struct node *value;
 
-	if (get_fields(ld, map, "iommu", backend_keys, BACKEND_FIELDS, f) < 0)
+	if (get_fields(ld, map, "iommu", iommu_keys, IOMMU_FIELDS, f) < 0)
 		return -1;
-	name = f[BACKEND_NAME].value;
-	if (name == NULL)
-		return 0;
-	if (expect(ld, name, key, NODE_SCALAR) < 0)
+	value = f[IOMMU_BACKEND].value;
+	key_field(key, "iommu", iommu_keys[IOMMU_BACKEND]);
+	if (value != NULL) {
+		if (expect(ld, value, key, NODE_SCALAR) < 0)
+			return -1;
+		if (zcd_iommu_find(value->text) == NULL)
+			return fail(ld, value->line, key, "%s is not a known backend (known: %s)",
+				    show(shown, value, true), zcd_iommu_names());
+		if (load_text(ld, value, key, cfg->iommu_backend, sizeof(cfg->iommu_backend)) < 0)
+			return -1;
+	}
+	value = f[IOMMU_MODE].value;
+	key_field(key, "iommu", iommu_keys[IOMMU_MODE]);
+	if (value != NULL) {
+		if (expect(ld, value, key, NODE_SCALAR) < 0)
+			return -1;
+		if (strcmp(value->text, "strict") == 0)
+			cfg->iommu_mode = ZCD_IOMMU_STRICT;
+		else if (strcmp(value->text, "deferred") == 0)
+			cfg->iommu_mode = ZCD_IOMMU_DEFERRED;
+		else
+			return fail(ld, value->line, key, "%s is not a mode (strict or deferred)",
+				    show(shown, value, true));
+	}
+	key_field(key, "iommu", iommu_keys[IOMMU_BATCH]);
+	if (f[IOMMU_BATCH].value != NULL &&
+	    load_number(ld, f[IOMMU_BATCH].value, key, 1, ZCD_DEFERRED_BATCH_MAX,
+			&cfg->iommu_deferred_batch) < 0)
 		return -1;
-	if (zcd_iommu_find(name->text) == NULL)
-		return fail(ld, name->line, key, "%s is not a known backend (known: %s)",
-			    show(shown, name, true), zcd_iommu_names());
-	return load_text(ld, name, key, cfg->iommu_backend, sizeof(cfg->iommu_backend));
+	key_field(key, "iommu", iommu_keys[IOMMU_MAX_US]);
+	if (f[IOMMU_MAX_US].value != NULL &&
+	    load_number(ld, f[IOMMU_MAX_US].value, key, 1, ZCD_DEFERRED_US_MAX,
+			&cfg->iommu_deferred_us) < 0)
+		return -1;
+	key_field(key, "iommu", iommu_keys[IOMMU_CHECK]);
+	if (f[IOMMU_CHECK].value != NULL &&
+	    load_bool(ld, f[IOMMU_CHECK].value, key, &cfg->iommu_check) < 0)
+		return -1;
+	return 0;
 }
 
 enum {
@@ -1015,6 +1053,9 @@ static int load_root(struct loader *ld, struct zcd_config *cfg, const struct nod
 	cfg->burst = ZCD_BURST_DEFAULT;
 	cfg->buffers = 0;
 	snprintf(cfg->iommu_backend, sizeof(cfg->iommu_backend), "none");
+	cfg->iommu_mode = ZCD_IOMMU_STRICT;
+	cfg->iommu_deferred_batch = ZCD_DEFERRED_BATCH_DEFAULT;
+	cfg->iommu_deferred_us = ZCD_DEFERRED_US_DEFAULT;
 
 	if (load_ports(ld, cfg, f[TOP_PORTS].value) < 0 ||
 	    load_hypervisor(ld, cfg, f[TOP_HYPERVISOR].value) < 0 ||

@@ -30,14 +30,15 @@ uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg)
 	return n > ZCD_BUFFERS_MAX ? ZCD_BUFFERS_MAX : (uint32_t)n;
 }
 
-static int port_open(struct zcd_dataplane *dp, unsigned idx)
+/* Probe the port's device and configure it; no buffer is posted yet. */
+static int port_probe(struct zcd_dataplane *dp, unsigned idx)
 {
 	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
 	struct zcd_port_state *port = &dp->ports[idx];
 	struct rte_eth_conf conf = {.rxmode = {.mtu = dp->cfg->mtu}};
 	struct rte_eth_dev_info info;
 	struct rte_dev_iterator it;
-	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors, pid;
+	uint16_t pid;
 	bool found = false;
 	int rc;
 
@@ -76,8 +77,24 @@ static int port_open(struct zcd_dataplane *dp, unsigned idx)
 		return -1;
 	}
 	rc = rte_eth_dev_configure(port->port_id, 1, 0, &conf);
-	if (rc == 0)
-		rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, NULL);
+	if (rc != 0) {
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot configure: %s\n", idx, pc->name, strerror(-rc));
+		return -1;
+	}
+	port->probed = true;
+	return 0;
+}
+
+/* Give the port its receive queue and start it: it takes buffers from now on. */
+static int port_start(struct zcd_dataplane *dp, unsigned idx)
+{
+	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
+	struct zcd_port_state *port = &dp->ports[idx];
+	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors;
+	struct rte_eth_dev_info info;
+	int rc;
+
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, NULL);
 	if (rc == 0)
 		rc = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd,
 					    (unsigned)rte_eth_dev_socket_id(port->port_id), NULL,
@@ -102,6 +119,7 @@ static int port_open(struct zcd_dataplane *dp, unsigned idx)
 		return -1;
 	}
 	port->started = true;
+	rte_eth_dev_info_get(port->port_id, &info);
 	ZCD_LOG(INFO, "port %s: DPDK port %u (%s), %u rx descriptors\n", pc->name, port->port_id,
 		info.driver_name, nb_rxd);
 	return 0;
@@ -112,13 +130,15 @@ static void ports_close(struct zcd_dataplane *dp)
 	for (unsigned p = 0; p < dp->nb_ports; p++) {
 		struct zcd_port_state *port = &dp->ports[p];
 
-		if (!port->started)
+		if (!port->probed)
 			continue;
 		port->at_close = zcd_port_driver_counters(port);
 		/* The driver gives its posted buffers back to the pool here. */
-		rte_eth_dev_stop(port->port_id);
+		if (port->started)
+			rte_eth_dev_stop(port->port_id);
 		rte_eth_dev_close(port->port_id);
 		port->started = false;
+		port->probed = false;
 	}
 }
 
@@ -159,12 +179,6 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		}
 	}
 
-	dp->mmu_ops = zcd_iommu_find(cfg->iommu_backend);
-	dp->mmu = dp->mmu_ops->create(cfg, &dp->pool->region, err, sizeof(err));
-	if (dp->mmu == NULL) {
-		ZCD_LOG(ERR, "iommu %s: %s\n", cfg->iommu_backend, err);
-		return -1;
-	}
 	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
 	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, err, sizeof(err));
 	if (dp->hv == NULL) {
@@ -183,11 +197,20 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		}
 	}
 
+	/* Devices first: an IOMMU backend maps the pool for the devices
+	 * probed; then the ports start and post buffers. */
 	for (unsigned p = 0; p < cfg->nb_ports; p++) {
 		dp->nb_ports = p + 1;
-		if (port_open(dp, p) != 0)
+		if (port_probe(dp, p) != 0)
 			return -1;
 	}
+	if (zcd_dma_init(&dp->dma, cfg, &dp->pool->region, err, sizeof(err)) != 0) {
+		ZCD_LOG(ERR, "%s\n", err);
+		return -1;
+	}
+	for (unsigned p = 0; p < cfg->nb_ports; p++)
+		if (port_start(dp, p) != 0)
+			return -1;
 	return 0;
 }
 
@@ -208,25 +231,6 @@ void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm)
 	vs->outstanding = vs->nb_pending_revoke;
 }
 
-uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp)
-{
-	const struct zcd_ledger *ledger = &dp->pool->ledger;
-	uint64_t mismatches = 0;
-
-	for (uint32_t id = 0; id < ledger->nb_bufs; id++) {
-		enum zcd_buf_state st = zcd_ledger_state(ledger, id);
-		int mapped = dp->mmu_ops->is_mapped(dp->mmu, id);
-		int want = st == ZCD_BUF_FREE || st == ZCD_BUF_POSTED || st == ZCD_BUF_HELD;
-
-		if (mapped < 0)
-			return 0; /* this backend keeps no table */
-		if (mapped != want)
-			mismatches++;
-	}
-	dp->dma_mismatches += mismatches;
-	return mismatches;
-}
-
 int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 {
 	const struct zcd_ledger *ledger = &dp->pool->ledger;
@@ -242,7 +246,10 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 	for (uint16_t v = 0; v < dp->nb_vms; v++)
 		while (zcd_dataplane_poll_returns(dp, v) != 0)
 			;
-	zcd_dataplane_check_dma(dp);
+	zcd_dma_flush(&dp->dma, rte_rdtsc());
+	zcd_dma_check(&dp->dma, ledger);
+	/* Before the VMs' buffers are taken back and scrubbed. */
+	zcd_pool_fault_verify(dp->pool);
 	for (uint16_t v = 0; v < dp->nb_vms; v++)
 		zcd_dataplane_abandon_vm(dp, v);
 	/* Guests that complied let go of everything; give stragglers a moment. */
@@ -260,7 +267,7 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 			ZCD_LOG(ERR, "%s: %u buffers still mapped by the guest; they stay out of use\n",
 				dp->cfg->vms[v].name, dp->vms[v].nb_pending_revoke);
 	ports_close(dp);
-	zcd_dataplane_check_dma(dp);
+	zcd_dma_check(&dp->dma, ledger);
 
 	if (zcd_pool_free_count(dp->pool) != ledger->nb_bufs ||
 	    ledger->count[ZCD_BUF_FREE] != ledger->nb_bufs) {
@@ -275,9 +282,9 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 		ZCD_LOG(ERR, "%" PRIu64 " buffer ledger violations\n", ledger->violations);
 		rc = -1;
 	}
-	if (dp->dma_mismatches != 0 || dp->iommu_failures != 0) {
+	if (dp->dma.st.mismatches != 0 || dp->dma.st.failures != 0) {
 		ZCD_LOG(ERR, "DMA table and ledger disagreed %" PRIu64 " times, %" PRIu64
-			" failed table updates\n", dp->dma_mismatches, dp->iommu_failures);
+			" failed table updates\n", dp->dma.st.mismatches, dp->dma.st.failures);
 		rc = -1;
 	}
 	return rc;
@@ -288,8 +295,7 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp)
 	ports_close(dp);
 	if (dp->hv != NULL)
 		dp->hv_ops->destroy(dp->hv);
-	if (dp->mmu != NULL)
-		dp->mmu_ops->destroy(dp->mmu);
+	zcd_dma_fini(&dp->dma);
 	if (dp->vms != NULL)
 		for (unsigned v = 0; v < dp->nb_vms; v++)
 			rte_free(dp->vms[v].pending_revoke);

@@ -17,6 +17,7 @@
 #include <rte_mbuf.h>
 
 #include "classify.h"
+#include "dma.h"
 #include "pool.h"
 #include "zcdemux/config.h"
 #include "zcdemux/hv.h"
@@ -71,6 +72,7 @@ struct zcd_vm_state {
 
 struct zcd_port_state {
 	uint16_t port_id;
+	bool probed; /* configured, to be closed */
 	bool started;
 	struct zcd_port_counters c;
 	struct zcd_port_driver_counters at_close; /* the driver's, kept when it closed */
@@ -82,8 +84,7 @@ struct zcd_dataplane {
 	struct zcd_demux_table demux;
 	const struct zcd_hv_ops *hv_ops;
 	struct zcd_hv *hv;
-	const struct zcd_iommu_ops *mmu_ops;
-	struct zcd_iommu *mmu;
+	struct zcd_dma dma; /* the device's DMA table */
 
 	struct zcd_port_state ports[ZCD_MAX_PORTS];
 	unsigned nb_ports;
@@ -93,8 +94,6 @@ struct zcd_dataplane {
 	uint32_t copy_threshold; /* unicast frames shorter than this are copied */
 
 	uint64_t drops[ZCD_DROP_REASON_COUNT];
-	uint64_t dma_mismatches; /* ledger and DMA table disagreed (checker) */
-	uint64_t iommu_failures; /* map/unmap calls that failed */
 	uint64_t started_tsc;
 	uint64_t stopped_tsc;
 
@@ -121,9 +120,6 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp);
  * without a return and joins its pending revokes.
  */
 void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
-
-/* Walk ledger and DMA table together; returns the number of disagreements. */
-uint64_t zcd_dataplane_check_dma(struct zcd_dataplane *dp);
 
 /* Buffers needed by the configuration: explicit, or ports' rings + credits + slack. */
 uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg);

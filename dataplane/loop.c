@@ -63,9 +63,8 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 			remap_ids[nb_remap++] = h->buf_id;
 		}
 	}
-	/* Strict order: the device loses access before the guest gains it. */
-	if (nb_remap != 0 && dp->mmu_ops->unmap(dp->mmu, remap_ids, nb_remap) != 0)
-		dp->iommu_failures++;
+	/* Strict mode: the device loses access before the guest gains it. */
+	zcd_dma_unmap(&dp->dma, remap_ids, nb_remap, rte_rdtsc());
 	delivered = allowed != 0 ? dp->hv_ops->handoff(dp->hv, vm, vs->batch, allowed) : 0;
 
 	nb_remap = 0;
@@ -78,6 +77,8 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 			if (h->kind == ZCD_HANDOFF_REMAP) {
 				zcd_ledger_grant(ledger, h->buf_id, vm);
 				vs->c.remapped++;
+				if (unlikely(dp->pool->fault.armed))
+					zcd_pool_fault_victim(dp->pool, h->buf_id);
 			} else {
 				vs->c.copied++;
 			}
@@ -90,8 +91,7 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 			to_free[(*nb_free)++] = vs->batch_mbuf[i];
 		}
 	}
-	if (nb_remap != 0 && dp->mmu_ops->map(dp->mmu, remap_ids, nb_remap) != 0)
-		dp->iommu_failures++;
+	zcd_dma_map(&dp->dma, remap_ids, nb_remap);
 	vs->outstanding += delivered;
 }
 
@@ -132,6 +132,18 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 		return 0;
 
 	for (unsigned i = 0; i < nb; i++) {
+		if (unlikely(dp->pool->fault.armed) && zcd_pool_fault_received(dp->pool, pkts[i])) {
+			/* The device wrote (or failed to write) somewhere else. */
+			for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
+				zcd_ledger_receive(ledger, zcd_mbuf_buf_id(seg));
+			port->c.rx_packets++;
+			to_free[nb_free++] = pkts[i];
+			/* Keep the others in arrival order. */
+			memmove(&pkts[i], &pkts[i + 1], (nb - i - 1) * sizeof(pkts[0]));
+			nb--;
+			i--;
+			continue;
+		}
 		if (unlikely(pkts[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED))
 			restore_vlan_tag(pkts[i]);
 		port->c.rx_packets++;
@@ -188,6 +200,8 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 
 	if (nb_free != 0)
 		rte_pktmbuf_free_bulk(to_free, nb_free);
+	if (unlikely(dp->cfg->iommu_check))
+		zcd_dma_check(&dp->dma, ledger);
 	return nb;
 }
 
@@ -205,12 +219,13 @@ void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsign
 			zcd_ledger_scrubbed(&pool->ledger, ids[i]);
 		}
 		/* Back into the device's reach only once clean. */
-		if (dp->mmu_ops->map(dp->mmu, ids, k) != 0)
-			dp->iommu_failures++;
+		zcd_dma_map(&dp->dma, ids, k);
 		rte_pktmbuf_free_bulk(mbufs, k);
 		ids += k;
 		n -= k;
 	}
+	if (unlikely(dp->cfg->iommu_check))
+		zcd_dma_check(&dp->dma, &pool->ledger);
 }
 
 /* End access to buffers vm returned; the rest stay pending. Returns revoked count. */
@@ -375,6 +390,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 			work += zcd_dataplane_poll_returns(dp, v);
 
 		now = rte_rdtsc();
+		zcd_dma_tick(&dp->dma, now);
 		if (now >= deadline)
 			break;
 		if (unlikely(now >= next_stats)) {
@@ -399,7 +415,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 		/* Ledger and DMA table must agree at every point; idle time is
 		 * when checking costs nothing. */
 		if (now >= next_dma_check) {
-			zcd_dataplane_check_dma(dp);
+			zcd_dma_check(&dp->dma, &dp->pool->ledger);
 			next_dma_check = now + hz / 10;
 		}
 		if (++idle_spins < IDLE_SPINS_BEFORE_SLEEP) {

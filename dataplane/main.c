@@ -29,6 +29,7 @@ static volatile sig_atomic_t quit;
 struct app_options {
 	const char *config;
 	const char *stats_json;
+	bool inject_dma_fault;
 	struct zcd_run_limits limits;
 };
 
@@ -53,6 +54,13 @@ static void usage(FILE *out, const char *prog)
 		"                             and every VM has consumed what it was given.\n"
 		"  -d, --duration SEC         exit after SEC seconds.\n"
 		"  -h, --help                 print this help and exit.\n"
+		"\n"
+		"Testing (never in production):\n"
+		"      --inject-dma-fault     once a buffer is handed to a VM, post its old IOVA\n"
+		"                             to the device again, as a stale descriptor would.\n"
+		"                             With an IOMMU backend in strict mode the device's\n"
+		"                             write must fault and the VM's page stay unchanged;\n"
+		"                             the stats JSON reports what happened.\n"
 		"\n"
 		"Common EAL options (before --):\n"
 		"  -l CORES                   lcores; zcdemux polls on the main lcore.\n"
@@ -105,6 +113,7 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 		{"idle-exit", required_argument, NULL, 'e'},
 		{"duration", required_argument, NULL, 'd'},
 		{"help", no_argument, NULL, 'h'},
+		{"inject-dma-fault", no_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -121,6 +130,9 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 			continue;
 		case 's':
 			opt->stats_json = optarg;
+			continue;
+		case 'F':
+			opt->inject_dma_fault = true;
 			continue;
 		case 'i':
 			limit = &opt->limits.stats_interval_s;
@@ -251,6 +263,7 @@ int main(int argc, char **argv)
 		zcd_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
+	dp.pool->fault.armed = opt.inject_dma_fault;
 	if (zcd_stats_register_telemetry(&dp) != 0)
 		ZCD_LOG(WARNING, "telemetry commands not registered\n");
 	ZCD_LOG(INFO, "running: %u port(s), %u VM(s), hypervisor %s, iommu %s\n", dp.nb_ports,

@@ -34,6 +34,83 @@ void zcd_pool_scrub_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
 	}
 }
 
+/* ---- test-only fault injection (see pool.h) ---- */
+
+static uint64_t buffer_hash(const struct zcd_pool *pool, uint32_t id)
+{
+	const uint8_t *p = zcd_buf_addr(&pool->region, id);
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (uint32_t i = 0; i < pool->region.buf_size; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+void zcd_pool_fault_victim(struct zcd_pool *pool, uint32_t id)
+{
+	struct zcd_dma_fault *f = &pool->fault;
+
+	if (!f->armed || f->has_victim)
+		return;
+	f->victim = id;
+	f->victim_generation = pool->ledger.entries[id].generation;
+	f->victim_iova = rte_mbuf_iova_get(pool->mbuf_of[id]);
+	f->victim_hash = buffer_hash(pool, id);
+	f->has_victim = true;
+}
+
+/* Called with the pool lock held, on buffers being posted to the device. */
+static void fault_poison(struct zcd_pool *pool, struct rte_mbuf *m)
+{
+	struct zcd_dma_fault *f = &pool->fault;
+
+	if (!f->has_victim || f->done)
+		return;
+	f->poisoned = m;
+	f->poisoned_iova = rte_mbuf_iova_get(m);
+	rte_mbuf_iova_set(m, f->victim_iova);
+	f->done = true;
+}
+
+/* The poisoned buffer is back: it gets its own IOVA again. */
+static bool fault_unpoison(struct zcd_pool *pool, struct rte_mbuf *m)
+{
+	struct zcd_dma_fault *f = &pool->fault;
+
+	if (m != f->poisoned)
+		return false;
+	rte_mbuf_iova_set(m, f->poisoned_iova);
+	f->poisoned = NULL;
+	return true;
+}
+
+bool zcd_pool_fault_received(struct zcd_pool *pool, struct rte_mbuf *m)
+{
+	bool poisoned;
+
+	rte_spinlock_lock(&pool->lock);
+	poisoned = fault_unpoison(pool, m);
+	rte_spinlock_unlock(&pool->lock);
+	if (poisoned)
+		pool->fault.frames_dropped++;
+	return poisoned;
+}
+
+void zcd_pool_fault_verify(struct zcd_pool *pool)
+{
+	struct zcd_dma_fault *f = &pool->fault;
+	const struct zcd_ledger_entry *e;
+
+	if (!f->has_victim)
+		return;
+	/* Only while the same VM still holds it is "unchanged" meaningful:
+	 * a returned buffer is scrubbed and reused. */
+	e = &pool->ledger.entries[f->victim];
+	f->victim_checked = e->state == ZCD_BUF_GRANTED && e->generation == f->victim_generation;
+	if (f->victim_checked)
+		f->victim_changed = buffer_hash(pool, f->victim) != f->victim_hash;
+}
+
 /* ---- mempool handler: the ledger sees every buffer enter and leave ---- */
 
 static int ledger_pool_alloc(struct rte_mempool *mp)
@@ -69,6 +146,7 @@ static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, u
 			continue;
 		}
 		id = zcd_mbuf_buf_id(m);
+		fault_unpoison(pool, m);
 		switch (zcd_ledger_state(&pool->ledger, id)) {
 		case ZCD_BUF_POSTED:
 			memset(m->buf_addr, 0, m->buf_len);
@@ -107,6 +185,8 @@ static int ledger_pool_dequeue(struct rte_mempool *mp, void **obj_table, unsigne
 		struct rte_mbuf *m = pool->free_stack[--pool->free_top];
 
 		zcd_ledger_post(&pool->ledger, zcd_mbuf_buf_id(m));
+		if (unlikely(pool->fault.armed))
+			fault_poison(pool, m);
 		obj_table[i] = m;
 	}
 	rte_spinlock_unlock(&pool->lock);

@@ -22,6 +22,29 @@
 #include "zcdemux/hv.h"
 #include "zcdemux/ring.h"
 
+/*
+ * Test-only fault injection (--inject-dma-fault): once a buffer has been
+ * handed to a VM, the next buffer posted to the device carries that
+ * buffer's old IOVA, as a stale descriptor would.  With the buffer out of
+ * the DMA table the device's write must fault in the IOMMU and leave the
+ * VM's page unchanged; the frame that arrives in the poisoned buffer is
+ * dropped and counted.
+ */
+struct zcd_dma_fault {
+	bool armed;
+	bool done; /* one poisoned posting per run */
+	uint32_t victim; /* the buffer handed to a VM */
+	bool has_victim;
+	rte_iova_t victim_iova;
+	uint32_t victim_generation;
+	uint64_t victim_hash; /* its bytes when it was handed over */
+	struct rte_mbuf *poisoned; /* posted with victim_iova */
+	rte_iova_t poisoned_iova; /* its own IOVA, restored once it comes back */
+	uint64_t frames_dropped; /* frames the device "received" into it */
+	bool victim_checked; /* the VM still held it at the end: it could be compared */
+	bool victim_changed;
+};
+
 struct zcd_pool {
 	struct zcd_buf_region region;
 	struct zcd_ledger ledger;
@@ -33,6 +56,7 @@ struct zcd_pool {
 	struct rte_mbuf **free_stack;
 	uint32_t free_top;
 	uint64_t scrubbed_bytes;
+	struct zcd_dma_fault fault;
 };
 
 /* The buffer id kept in each mbuf's private area. */
@@ -63,6 +87,13 @@ void zcd_pool_destroy(struct zcd_pool *pool);
  * lines around them), so that nothing of it can reach another VM.
  */
 void zcd_pool_scrub_frame(struct zcd_pool *pool, const struct rte_mbuf *m);
+
+/* Fault injection: choose buffer id, just handed to a VM, as the victim. */
+void zcd_pool_fault_victim(struct zcd_pool *pool, uint32_t id);
+/* Fault injection: m came back from the device; true if it was the poisoned one. */
+bool zcd_pool_fault_received(struct zcd_pool *pool, struct rte_mbuf *m);
+/* Fault injection: compare the victim with what it held when handed over. */
+void zcd_pool_fault_verify(struct zcd_pool *pool);
 
 static inline uint32_t zcd_pool_free_count(const struct zcd_pool *pool)
 {

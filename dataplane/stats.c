@@ -127,14 +127,33 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		pool->region.nb_bufs, ppb, (uint64_t)pool->region.nb_bufs * ppb,
 		(uint64_t)zcd_pool_free_count(pool) * ppb, LOAD(pool->scrubbed_bytes),
 		LOAD(pool->ledger.violations));
-	dp->mmu_ops->stats(dp->mmu, &mmu);
+	dp->dma.ops->stats(dp->dma.mmu, &mmu);
 	fprintf(f,
-		" \"iommu\": {\"backend\": \"%s\", \"map_calls\": %" PRIu64
+		" \"iommu\": {\"backend\": \"%s\", \"mode\": \"%s\", \"map_calls\": %" PRIu64
 		", \"unmap_calls\": %" PRIu64 ", \"pages_mapped\": %" PRIu64
-		", \"pages_unmapped\": %" PRIu64 ", \"errors\": %" PRIu64
-		", \"mismatches\": %" PRIu64 "}}\n",
-		dp->mmu_ops->name, mmu.map_calls, mmu.unmap_calls, mmu.pages_mapped,
-		mmu.pages_unmapped, mmu.errors, LOAD(dp->dma_mismatches));
+		", \"pages_unmapped\": %" PRIu64 ", \"pages_per_map_call\": %.2f"
+		", \"pages_per_unmap_call\": %.2f, \"invalidations\": %" PRIu64
+		", \"deferred_buffers\": %" PRIu64 ", \"deferred_flushes_by_count\": %" PRIu64
+		", \"deferred_flushes_by_time\": %" PRIu64 ", \"max_exposure_us\": %" PRIu64
+		", \"errors\": %" PRIu64 ", \"failures\": %" PRIu64 ", \"checks\": %" PRIu64
+		", \"mismatches\": %" PRIu64 "}",
+		dp->dma.ops->name, dp->dma.mode == ZCD_IOMMU_DEFERRED ? "deferred" : "strict",
+		mmu.map_calls, mmu.unmap_calls, mmu.pages_mapped, mmu.pages_unmapped,
+		mmu.map_calls ? (double)mmu.pages_mapped / (double)mmu.map_calls : 0.0,
+		mmu.unmap_calls ? (double)mmu.pages_unmapped / (double)mmu.unmap_calls : 0.0,
+		mmu.unmap_calls, dp->dma.st.deferred_buffers, dp->dma.st.flushes_by_count,
+		dp->dma.st.flushes_by_time, dp->dma.st.max_exposure_us, mmu.errors,
+		dp->dma.st.failures, dp->dma.st.checks, dp->dma.st.mismatches);
+	if (pool->fault.armed)
+		fprintf(f,
+			",\n \"fault_injection\": {\"victim\": %d, \"victim_iova\": \"0x%" PRIx64
+			"\", \"posted\": %s, \"frames_dropped\": %" PRIu64
+			", \"victim_checked\": %s, \"victim_changed\": %s}",
+			pool->fault.has_victim ? (int)pool->fault.victim : -1,
+			(uint64_t)pool->fault.victim_iova, pool->fault.done ? "true" : "false",
+			pool->fault.frames_dropped, pool->fault.victim_checked ? "true" : "false",
+			pool->fault.victim_changed ? "true" : "false");
+	fprintf(f, "}\n");
 	rc = ferror(f) ? -1 : 0;
 	if (fclose(f) != 0)
 		rc = -1;

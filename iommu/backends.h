@@ -7,5 +7,6 @@
 
 extern const struct zcd_iommu_ops zcd_iommu_none_ops;
 extern const struct zcd_iommu_ops zcd_iommu_sim_ops;
+extern const struct zcd_iommu_ops zcd_iommu_vfio_ops;
 
 #endif /* ZCDEMUX_IOMMU_BACKENDS_H */

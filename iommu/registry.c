@@ -8,6 +8,7 @@
 static const struct zcd_iommu_ops *const iommu_backends[] = {
 	&zcd_iommu_none_ops,
 	&zcd_iommu_sim_ops,
+	&zcd_iommu_vfio_ops,
 };
 
 const struct zcd_iommu_ops *zcd_iommu_find(const char *name)

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * "sim": a modelled DMA table, one bit per pool buffer.  It counts table
- * updates the way a real IOMMU would be programmed (one call per run of
- * contiguous buffers) and refuses to map a mapped buffer or unmap an
- * unmapped one, so that tests catch a dataplane whose ledger and DMA table
- * drift apart.
+ * "sim": a modelled DMA table, one entry per pool buffer.  It counts table
+ * updates the way the vfio backend programs a type1 IOMMU (a mapping per
+ * buffer, since type1 cannot split one; an unmap per run of contiguous
+ * buffers) and refuses to map a mapped buffer or unmap an unmapped one, so
+ * that tests catch a dataplane whose ledger and DMA table drift apart.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,15 +34,15 @@ static struct zcd_iommu *sim_create(const struct zcd_config *cfg, const struct z
 		mmu->mapped[i] = 1;
 	mmu->nb_bufs = pool->nb_bufs;
 	mmu->pages_per_buf = pool->pages_per_buf;
-	mmu->stats.map_calls = 1; /* the whole pool, mapped as one range at start */
+	mmu->stats.map_calls = pool->nb_bufs; /* mapped buffer by buffer at start */
 	mmu->stats.pages_mapped = (uint64_t)pool->nb_bufs * pool->pages_per_buf;
 	return mmu;
 }
 
 /*
  * Set buffers to state want; a buffer already in that state (or out of
- * range) is an error and is left alone.  Runs of consecutive ids count as
- * one table update.
+ * range) is an error and is left alone.  Each buffer mapped is one update;
+ * runs of consecutive ids unmapped are one.
  */
 static int sim_update(struct zcd_iommu *mmu, const uint32_t *buf_ids, unsigned n, bool want,
 		      uint64_t *calls, uint64_t *pages)
@@ -59,7 +59,7 @@ static int sim_update(struct zcd_iommu *mmu, const uint32_t *buf_ids, unsigned n
 		}
 		mmu->mapped[id] = want;
 		*pages += mmu->pages_per_buf;
-		if (i == 0 || buf_ids[i - 1] + 1 != id)
+		if (want || i == 0 || buf_ids[i - 1] + 1 != id)
 			(*calls)++;
 	}
 	return rc;

@@ -35,6 +35,16 @@
 
 #define ZCD_UNKNOWN_UNICAST_DROP (-1)
 
+enum zcd_iommu_mode {
+	ZCD_IOMMU_STRICT, /* a buffer leaves the DMA table before its VM can see it */
+	ZCD_IOMMU_DEFERRED, /* unmaps are batched: the device can reach it a while longer */
+};
+
+#define ZCD_DEFERRED_BATCH_DEFAULT 32 /* buffers per deferred unmap */
+#define ZCD_DEFERRED_BATCH_MAX 4096
+#define ZCD_DEFERRED_US_DEFAULT 1000 /* longest a deferred unmap waits */
+#define ZCD_DEFERRED_US_MAX 1000000
+
 struct zcd_port_config {
 	char name[ZCD_NAME_MAX];
 	char devargs[ZCD_DEVARGS_MAX]; /* handed to rte_dev_probe() as written */
@@ -71,6 +81,10 @@ struct zcd_config {
 
 	char hv_backend[ZCD_NAME_MAX]; /* hypervisor.backend */
 	char iommu_backend[ZCD_NAME_MAX]; /* iommu.backend, default "none" */
+	enum zcd_iommu_mode iommu_mode; /* iommu.mode, default strict */
+	uint32_t iommu_deferred_batch; /* iommu.deferred_batch: unmap when this many wait */
+	uint32_t iommu_deferred_us; /* iommu.deferred_max_us: or when the oldest waited this long */
+	bool iommu_check; /* iommu.check: compare ledger and DMA table after every burst */
 
 	uint32_t mtu; /* dataplane.mtu */
 	int unknown_unicast_vm; /* index into vms[], or ZCD_UNKNOWN_UNICAST_DROP */

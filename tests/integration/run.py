@@ -599,6 +599,55 @@ def test_af_packet(ctx: Ctx, name: str, scenario: str) -> Outcome:
     return Outcome(name, probs, res.elapsed, f"{len(scn.frames)} frames over veth + net_af_packet")
 
 
+# ---- the test-only DMA fault injection, mechanics only (the real IOMMU
+#      faulting the device's write is tests/iommu's job)
+
+def test_fault_injection(ctx: Ctx) -> Outcome:
+    """--inject-dma-fault: the victim (a buffer a stalled VM holds) is chosen,
+    one buffer is posted with its IOVA, the frame received into it is dropped
+    and counted, and the victim is compared at the end."""
+    name = "fault_injection"
+    scn = zcdgen.get_scenario("stall")
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, scn.frames)
+    stalled = next(v for v in scn.vms if v.stall)
+    cfg = {
+        "ports": [{"name": "uplink", "devargs": f"net_pcap0,rx_pcap={traffic}"}],
+        "hypervisor": {"backend": "sim"},
+        "iommu": {"backend": "sim", "check": True},
+        "dataplane": {"rx_descriptors": 32},
+        "vms": [{"name": "held", "macs": list(stalled.macs), "credits": 8,
+                 "sim": {"stall": True}}],
+    }
+    config = os.path.join(wd, "config.yaml")
+    with open(config, "w") as fh:
+        fh.write(zcdgen.yaml_dump(cfg))
+    stats = os.path.join(wd, "stats.json")
+    res = run_daemon(ctx, daemon_argv(ctx, name, config, stats,
+                                      ["--idle-exit", "300", "--inject-dma-fault"]), wd)
+    probs = sanitizer_problems(res)
+    if res.rc != 0:
+        probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
+    try:
+        with open(stats) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError) as ex:
+        return Outcome(name, probs + [f"stats JSON: {ex}"], res.elapsed)
+    want = {"posted": True, "frames_dropped": 1, "victim_checked": True, "victim_changed": False}
+    fi = st.get("fault_injection", {})
+    for k, v in want.items():
+        if fi.get(k) != v:
+            probs.append(f"fault_injection.{k} = {fi.get(k)}, expected {v}")
+    if st["ports"][0]["rx_packets"] != len(scn.frames):
+        probs.append(f"ports[0].rx_packets = {st['ports'][0]['rx_packets']}, expected {len(scn.frames)}")
+    if st["vms"][0]["rx_packets"] != 8 or st["iommu"]["mismatches"] != 0:
+        probs.append(f"vms[0].rx_packets = {st['vms'][0]['rx_packets']} (expected 8), "
+                     f"iommu.mismatches = {st['iommu']['mismatches']} (expected 0)")
+    probs += check_pool(st)
+    return Outcome(name, probs, res.elapsed, "sim IOMMU: victim chosen, posted, dropped, compared")
+
+
 # ---- make install
 
 def test_install(ctx: Ctx) -> Outcome:
@@ -813,6 +862,7 @@ def main(argv=None) -> int:
     tests.append(("signal_sigint", lambda: _sig_or_duration(ctx, "signal_sigint", "sigint")))
     tests.append(("telemetry", lambda: test_telemetry(ctx)))
     tests.append(("install", lambda: test_install(ctx)))
+    tests.append(("fault_injection", lambda: test_fault_injection(ctx)))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     if a.filter:

@@ -258,6 +258,7 @@ class Scenario:
     mtu: Optional[int] = 1500  # None = key absent
     unknown_unicast: str = "drop"
     iommu: Optional[str] = None  # None = no iommu section
+    iommu_opts: dict = field(default_factory=dict)  # more iommu keys (mode, check...)
     copy_threshold: Optional[int] = None  # None = key absent (0: always remap)
     frames: list = field(default_factory=list)
 
@@ -313,7 +314,7 @@ class Scenario:
             "hypervisor": {"backend": "sim"},
         }
         if self.iommu is not None:
-            cfg["iommu"] = {"backend": self.iommu}
+            cfg["iommu"] = {"backend": self.iommu, **self.iommu_opts}
         dp = {}
         if self.mtu is not None:
             dp["mtu"] = self.mtu
@@ -1129,12 +1130,15 @@ def sc_xen_part(part: int) -> Scenario:
     return s
 
 
-def _iommu_variant(builder, name) -> Scenario:
-    """The same traffic and expected results as the base scenario, with the sim IOMMU."""
+def _iommu_variant(builder, name, **opts) -> Scenario:
+    """The same traffic and expected results as the base scenario, with the
+    sim IOMMU (and iommu options such as mode: deferred)."""
     s = builder()
-    s.doc = f"{s.name} with iommu backend sim (same traffic, same expected results)"
+    extra = "".join(f", {k} {v}" for k, v in opts.items())
+    s.doc = f"{s.name} with iommu backend sim{extra} (same traffic, same expected results)"
     s.name = name
     s.iommu = "sim"
+    s.iommu_opts = opts
     return s
 
 
@@ -1156,6 +1160,12 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "iommu_stall": lambda: _iommu_variant(sc_stall, "iommu_stall"),
     "iommu_jumbo": lambda: _iommu_variant(sc_jumbo, "iommu_jumbo"),
     "iommu_mixed": lambda: _iommu_variant(sc_mixed, "iommu_mixed"),
+    "iommu_checked_stall": lambda: _iommu_variant(sc_stall, "iommu_checked_stall", check=True),
+    "iommu_deferred_mixed": lambda: _iommu_variant(sc_mixed, "iommu_deferred_mixed",
+                                                   mode="deferred", check=True),
+    "iommu_deferred_stall": lambda: _iommu_variant(sc_stall, "iommu_deferred_stall",
+                                                   mode="deferred", deferred_batch=4,
+                                                   deferred_max_us=200),
     "demo": sc_demo,
 }
 

@@ -226,6 +226,10 @@ static void test_defaults(void)
 	CHECK_EQ(cfg->burst, ZCD_BURST_DEFAULT);
 	CHECK_EQ(cfg->buffers, 0);
 	CHECK_EQ(cfg->copy_threshold, 0);
+	CHECK_EQ(cfg->iommu_mode, ZCD_IOMMU_STRICT);
+	CHECK_EQ(cfg->iommu_deferred_batch, ZCD_DEFERRED_BATCH_DEFAULT);
+	CHECK_EQ(cfg->iommu_deferred_us, ZCD_DEFERRED_US_DEFAULT);
+	CHECK(!cfg->iommu_check);
 	CHECK_EQ(cfg->nb_vms, 1);
 	CHECK_EQ(cfg->vms[0].xen.domid, 0);
 	CHECK(strcmp(cfg->vms[0].name, "guest") == 0);
@@ -240,7 +244,8 @@ static void test_defaults(void)
 static void test_edge_values(void)
 {
 	static const char yaml[] = "hypervisor: {backend: xen}\n"
-				   "iommu: {}\n"
+				   "iommu: {mode: deferred, deferred_batch: 4096, deferred_max_us: 1,\n"
+				   "        check: true}\n"
 				   "dataplane:\n"
 				   "  mtu: 68\n"
 				   "  unknown_unicast: drop\n"
@@ -264,6 +269,10 @@ static void test_edge_values(void)
 	if (cfg != NULL) {
 		CHECK(strcmp(cfg->hv_backend, "xen") == 0);
 		CHECK(strcmp(cfg->iommu_backend, "none") == 0);
+		CHECK_EQ(cfg->iommu_mode, ZCD_IOMMU_DEFERRED);
+		CHECK_EQ(cfg->iommu_deferred_batch, ZCD_DEFERRED_BATCH_MAX);
+		CHECK_EQ(cfg->iommu_deferred_us, 1);
+		CHECK(cfg->iommu_check);
 		CHECK_EQ(cfg->mtu, ZCD_MTU_MIN);
 		CHECK_EQ(cfg->unknown_unicast_vm, ZCD_UNKNOWN_UNICAST_DROP);
 		CHECK_EQ(cfg->rx_descriptors, ZCD_RX_DESC_MAX);
@@ -356,8 +365,24 @@ static const struct error_case error_cases[] = {
 	  "ports[0].speed", "unknown key (allowed: name, devargs)" },
 	{ "unknown hypervisor key", HEAD "  domain: 0\n" VM1, 6, "hypervisor.domain",
 	  "unknown key (allowed: backend)" },
+	{ "unknown iommu mode", HEAD VM1 "iommu:\n  mode: lazy\n", 10, "iommu.mode",
+	  "\"lazy\" is not a mode (strict or deferred)" },
+	{ "deferred_batch zero", HEAD VM1 "iommu:\n  deferred_batch: 0\n", 10,
+	  "iommu.deferred_batch", "0 is out of range (1..4096)" },
+	{ "deferred_max_us too long", HEAD VM1 "iommu:\n  deferred_max_us: 1000001\n", 10,
+	  "iommu.deferred_max_us", "1000001 is out of range (1..1000000)" },
+	{ "iommu check not a boolean", HEAD VM1 "iommu:\n  check: 1\n", 10, "iommu.check",
+	  "boolean" },
 	{ "unknown iommu key", HEAD VM1 "iommu:\n  group: 3\n", 10, "iommu.group",
-	  "unknown key (allowed: backend)" },
+	  "unknown key (allowed: backend, mode, deferred_batch, deferred_max_us, check)" },
+	{ "unknown iommu mode", HEAD VM1 "iommu:\n  mode: lazy\n", 10, "iommu.mode",
+	  "\"lazy\" is not a mode (strict or deferred)" },
+	{ "deferred_batch zero", HEAD VM1 "iommu:\n  deferred_batch: 0\n", 10,
+	  "iommu.deferred_batch", "0 is out of range (1..4096)" },
+	{ "deferred_max_us too long", HEAD VM1 "iommu:\n  deferred_max_us: 1000001\n", 10,
+	  "iommu.deferred_max_us", "1000001 is out of range (1..1000000)" },
+	{ "iommu check not a boolean", HEAD VM1 "iommu:\n  check: 1\n", 10, "iommu.check",
+	  "boolean" },
 	{ "unknown dataplane key", HEAD VM1 "dataplane:\n  cores: 2\n", 10, "dataplane.cores",
 	  "unknown key (allowed: mtu, unknown_unicast, rx_descriptors, burst, buffers, "
 	  "copy_threshold)" },
