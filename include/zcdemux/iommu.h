@@ -6,8 +6,10 @@
  * ledger) and must not be from before it is handed to a VM until it has come
  * back and been scrubbed.  The dataplane unmaps a batch before the handoff
  * and maps a batch before returning scrubbed buffers to the free pool.
- * Backends: "none" (no table: the platform or hypervisor owns the IOMMU) and
- * "sim" (a modelled table that rejects double maps and unmaps).
+ * Backends: "none" (no table: the platform or hypervisor owns the IOMMU),
+ * "vfio" (the NIC's VFIO type1 domain) and "sim" (a modelled table that
+ * rejects double maps and unmaps).  Strict or deferred unmapping is the
+ * dataplane's policy (dataplane/dma.h), not the backend's.
  */
 #ifndef ZCDEMUX_IOMMU_H
 #define ZCDEMUX_IOMMU_H
@@ -49,7 +51,7 @@ struct zcd_iommu_ops {
 	void (*destroy)(struct zcd_iommu *mmu);
 };
 
-/* Backend by name ("none", "sim"); NULL if unknown. */
+/* Backend by name ("none", "vfio", "sim"); NULL if unknown. */
 const struct zcd_iommu_ops *zcd_iommu_find(const char *name);
 
 /* Comma-separated names of the backends built in, for messages. */

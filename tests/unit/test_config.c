@@ -25,7 +25,7 @@
  * Defining these here keeps the library's registry objects out of this test.
  */
 static const struct zcd_hv_ops test_hv_backends[] = { { .name = "sim" }, { .name = "xen" } };
-static const struct zcd_iommu_ops test_iommu_backends[] = { { .name = "none" },
+static const struct zcd_iommu_ops test_iommu_backends[] = { { .name = "none" }, { .name = "vfio" },
 							    { .name = "sim" } };
 
 const struct zcd_hv_ops *zcd_hv_find(const char *name)
@@ -51,7 +51,7 @@ const struct zcd_iommu_ops *zcd_iommu_find(const char *name)
 
 const char *zcd_iommu_names(void)
 {
-	return "none, sim";
+	return "none, vfio, sim";
 }
 
 /* ---- helpers ---- */
@@ -194,7 +194,8 @@ static void test_full_file(void)
 /* The example configurations shipped in configs/ load as they are. */
 static void test_shipped_examples(void)
 {
-	static const char *const files[] = {"configs/demo.yaml", "configs/xen.yaml"};
+	static const char *const files[] = {"configs/demo.yaml", "configs/xen.yaml",
+					     "configs/vfio.yaml"};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char err[512] = "";
@@ -563,8 +564,8 @@ static const struct error_case error_cases[] = {
 	{ "unknown hypervisor backend", "ports: [{name: a, devargs: b}]\n"
 					"hypervisor:\n  backend: kvm\n" VM1,
 	  3, "hypervisor.backend", "\"kvm\" is not a known backend (known: sim, xen)" },
-	{ "unknown iommu backend", HEAD VM1 "iommu:\n  backend: vfio\n", 10, "iommu.backend",
-	  "\"vfio\" is not a known backend (known: none, sim)" },
+	{ "unknown iommu backend", HEAD VM1 "iommu:\n  backend: amd-vi\n", 10, "iommu.backend",
+	  "\"amd-vi\" is not a known backend (known: none, vfio, sim)" },
 	{ "unknown_unicast naming no vm", HEAD "dataplane:\n  unknown_unicast: vm9\n" VM1, 7,
 	  "dataplane.unknown_unicast",
 	  "\"vm9\" is not the name of a VM (expected \"drop\" or a name under vms)" },
