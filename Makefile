@@ -54,7 +54,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps deps-xen demo test check unit integration test-asan test-xen install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
-all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay
+all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
 		$(wildcard hypervisor-glue/*.h hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
@@ -71,8 +71,8 @@ $(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
 # Guest code runs in a domU: no DPDK flags (nor its -march).
 $(BUILD)/obj/hypervisor-glue/xen/guest/%.o $(BUILD)/obj/hypervisor-glue/pcap_sink.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
 
-# Test traffic source: replays a pcap out of an interface.
-$(BUILD)/zcd-replay: tests/tools/zcd-replay.c
+# Test tools: replay a pcap out of an interface; compare two pcaps' frames.
+$(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp: $(BUILD)/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
