@@ -41,7 +41,10 @@ static void usage(FILE *out)
 		"Usage: zcd-replay [--rate PPS] IFACE FILE\n"
 		"\n"
 		"Send every frame of the classic pcap FILE (Ethernet, either byte order)\n"
-		"out of IFACE with a raw packet socket, in order, unchanged.\n"
+		"out of IFACE with a raw packet socket, in order, unchanged.  The frames\n"
+		"bypass the interface's queueing discipline (a fair queue such as fq_codel\n"
+		"would reorder frames of different flows); a frame the driver cannot take\n"
+		"yet is sent again.\n"
 		"\n"
 		"  -r, --rate PPS   at most PPS frames per second (default 1000; 0 = as fast\n"
 		"                   as the socket takes them)\n"
@@ -54,6 +57,23 @@ static void usage(FILE *out)
 static uint32_t swap32(uint32_t v, int swapped)
 {
 	return swapped ? __builtin_bswap32(v) : v;
+}
+
+/* With the qdisc bypassed, a busy driver queue drops the frame and send()
+ * says ENOBUFS: wait a little and send it again. */
+static int send_frame(int fd, const uint8_t *frame, uint32_t len)
+{
+	const struct timespec busy_wait = {.tv_nsec = 100000};
+
+	for (;;) {
+		ssize_t n = send(fd, frame, len, 0);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0 || (errno != ENOBUFS && errno != EAGAIN && errno != EINTR))
+			return -1;
+		nanosleep(&busy_wait, NULL);
+	}
 }
 
 static void pace(uint64_t rate, uint64_t sent, const struct timespec *start)
@@ -87,7 +107,7 @@ int main(int argc, char **argv)
 	struct pcap_record rec;
 	struct timespec start;
 	uint64_t rate = 1000, sent = 0, bytes = 0;
-	int c, fd, swapped;
+	int c, fd, swapped, one = 1;
 	FILE *in;
 
 	while ((c = getopt_long(argc, argv, "r:h", longopts, NULL)) != -1) {
@@ -135,7 +155,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fd = socket(AF_PACKET, SOCK_RAW, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
 		fprintf(stderr, "zcd-replay: raw socket on %s: %s\n", argv[optind], strerror(errno));
 		return 1;
 	}
@@ -149,7 +170,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		pace(rate, sent, &start);
-		if (send(fd, frame, len, 0) != (ssize_t)len) {
+		if (send_frame(fd, frame, len) != 0) {
 			fprintf(stderr, "zcd-replay: frame %llu (%u bytes): %s\n",
 				(unsigned long long)sent, len, strerror(errno));
 			return 1;
