@@ -6,7 +6,8 @@
  *
  *   zcd-pcapcmp EXPECTED ACTUAL
  *
- * Prints "same N frames" and exits 0, or says where they differ and exits 1;
+ * Prints "same N frames" and exits 0, or says where they differ (and where
+ * in EXPECTED the differing frame of ACTUAL is, if anywhere) and exits 1;
  * exit 2 if a file cannot be read as classic pcap.
  */
 #include <stdint.h>
@@ -65,6 +66,23 @@ static long pcap_next(struct pcap_in *in)
 	return len;
 }
 
+/* Index of the first frame of the pcap at path equal to frame[0..len), or -1. */
+static long find_frame(const char *path, const uint8_t *frame, long len)
+{
+	static struct pcap_in in;
+	long n = 0, l;
+
+	if (pcap_open(&in, path) != 0)
+		return -1;
+	while ((l = pcap_next(&in)) > 0) {
+		if (l == len && memcmp(in.frame, frame, (size_t)len) == 0)
+			break;
+		n++;
+	}
+	fclose(in.f);
+	return l > 0 ? n : -1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct pcap_in a, b;
@@ -93,8 +111,9 @@ int main(int argc, char **argv)
 
 			while (at < (size_t)la && at < (size_t)lb && a.frame[at] == b.frame[at])
 				at++;
-			printf("differ: frame %lu (%ld vs %ld bytes), first difference at byte %zu\n",
-			       n, la, lb, at);
+			printf("differ: frame %lu (%ld vs %ld bytes), first difference at byte %zu; "
+			       "the actual frame is expected frame %ld\n",
+			       n, la, lb, at, find_frame(argv[1], b.frame, lb));
 			return 1;
 		}
 	}
