@@ -108,8 +108,13 @@ static struct zcd_iommu *vfio_create(const struct zcd_config *cfg,
 	mmu->pages_per_buf = pool->pages_per_buf;
 	for (uint32_t id = 0; id < pool->nb_bufs; id++) {
 		if (map_one(mmu, id) != 0) {
-			snprintf(err, errlen, "cannot map buffer %u into the VFIO container: %s", id,
-				 strerror(errno));
+			int e = errno;
+
+			snprintf(err, errlen, "cannot map buffer %u into the VFIO container: %s%s", id,
+				 strerror(e),
+				 e == EINVAL ? " (IOVA = virtual address; is the IOMMU's address width "
+					       "below 48 bits?)"
+					     : "");
 			vfio_destroy(mmu);
 			return NULL;
 		}
