@@ -3,9 +3,11 @@
 #
 #   make demo      install what is missing, build, run the demo (no Xen, NIC or hugepages)
 #   make test      install what is missing, build, run every test, then again under
-#                  ASan/UBSan, then the real-Xen test
+#                  ASan/UBSan, then the real-Xen and real-IOMMU tests
 #   make check     unit and integration tests of the current build only
 #   make test-xen  the real-Xen test: Xen 4.17 + guests in QEMU (root, ~10 min)
+#   make test-iommu  the vfio backend with a real NIC driver behind QEMU's emulated
+#                  Intel IOMMU (root, ~1 min once the packages are cached)
 #   make install   daemon, guest tool, module source (DKMS), systemd unit, configs
 #                  (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR= honoured)
 #   make SANITIZE=1 BUILD=build-asan ...   the same with AddressSanitizer + UBSan
@@ -51,7 +53,7 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-xen demo test check unit integration test-asan test-xen install clean
+.PHONY: all deps deps-vm demo test check unit integration test-asan test-xen test-iommu install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp
@@ -136,14 +138,15 @@ test: deps
 	$(MAKE) check
 	$(MAKE) test-asan
 	$(MAKE) test-xen
+	$(MAKE) test-iommu
 
-XEN_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
+VM_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
 
-# Installs what the Xen test needs on this machine (never a kernel: the test
-# extracts the kernel and Xen packages it boots).
-deps-xen: deps
+# Installs what the tests that boot a VM need on this machine (never a
+# kernel: the tests extract the kernel and Xen packages they boot).
+deps-vm: deps
 	@missing=""; \
-	for p in $(XEN_TEST_PACKAGES); do \
+	for p in $(VM_TEST_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -155,9 +158,13 @@ deps-xen: deps
 		fi; \
 	fi
 
-test-xen: deps-xen
+test-xen: deps-vm
 	$(MAKE) all
 	$(PYTHON) tests/xen/xen_test.py
+
+test-iommu: deps-vm
+	$(MAKE) all
+	$(PYTHON) tests/iommu/iommu_test.py
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc

@@ -503,4 +503,5 @@ main() {
 	echo "$KVER"
 }
 
-main "$@"
+# Sourced (tests/iommu/images.sh reuses the functions above): define only.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"
