@@ -140,6 +140,14 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 /* Receive and deliver one burst from one port; returns frames received. */
 unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port);
 
+/*
+ * Deliver nb (at most ZCD_BURST_MAX) frames that port's driver received
+ * into pool buffers: classify, hand off per VM, free the rest.  Takes every
+ * mbuf.  rx_burst's second half, for callers that receive by other means.
+ */
+void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *port,
+			     struct rte_mbuf **pkts, unsigned nb);
+
 /* Take back what VM vm returned and retry pending revokes; returns work done. */
 unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm);
 
@@ -149,7 +157,7 @@ unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm);
 /* Act on guests connecting and going away; returns events handled. */
 unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp);
 
-/* Scrub reclaimed buffers and put them back in the free pool. */
+/* Put reclaimed buffers back in the device's DMA table and the free pool. */
 void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n);
 
 /* ---- stats.c ---- */

@@ -28,8 +28,8 @@ enum zcd_buf_state {
 	ZCD_BUF_HELD, /* holds a received frame; the dataplane owns it */
 	ZCD_BUF_GRANTED, /* handed to a VM */
 	ZCD_BUF_REVOKING, /* returned by its VM, access not ended yet */
-	ZCD_BUF_RECLAIMED, /* the VM can no longer reach it; not yet scrubbed */
-	ZCD_BUF_SCRUBBED, /* zeroed, on its way back to the free pool */
+	ZCD_BUF_RECLAIMED, /* the VM can no longer reach it */
+	ZCD_BUF_SCRUBBED, /* out of every VM's reach, on its way back to the free pool */
 	ZCD_BUF_STATE_COUNT
 };
 

@@ -61,6 +61,7 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 		if (h->kind == ZCD_HANDOFF_REMAP) {
 			h->generation = zcd_ledger_next_generation(ledger, h->buf_id);
 			remap_ids[nb_remap++] = h->buf_id;
+			zcd_pool_clean_around_frame(dp->pool, vs->batch_mbuf[i]);
 		}
 	}
 	/* Strict mode: the device loses access before the guest gains it. */
@@ -121,17 +122,24 @@ static void restore_vlan_tag(struct rte_mbuf *m)
 unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port)
 {
 	struct rte_mbuf *pkts[ZCD_BURST_MAX];
+	unsigned nb = rte_eth_rx_burst(port->port_id, 0, pkts, (uint16_t)dp->cfg->burst);
+
+	if (nb != 0)
+		zcd_dataplane_rx_frames(dp, port, pkts, nb);
+	return nb;
+}
+
+void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *port,
+			     struct rte_mbuf **pkts, unsigned nb)
+{
 	/* Each frame is freed at most once: dropped, flooded (after the copies)
 	 * or not taken by its VM. */
 	struct rte_mbuf *to_free[ZCD_BURST_MAX];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
-	unsigned nb, nb_free = 0;
-
-	nb = rte_eth_rx_burst(port->port_id, 0, pkts, (uint16_t)dp->cfg->burst);
-	if (nb == 0)
-		return 0;
+	unsigned nb_free = 0;
 
 	for (unsigned i = 0; i < nb; i++) {
+		zcd_pool_note_frame(dp->pool, pkts[i]);
 		if (unlikely(dp->pool->fault.armed) && zcd_pool_fault_received(dp->pool, pkts[i])) {
 			/* The device wrote (or failed to write) somewhere else. */
 			for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
@@ -144,8 +152,10 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 			i--;
 			continue;
 		}
-		if (unlikely(pkts[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED))
+		if (unlikely(pkts[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)) {
 			restore_vlan_tag(pkts[i]);
+			zcd_pool_note_frame(dp->pool, pkts[i]);
+		}
 		port->c.rx_packets++;
 		port->c.rx_bytes += pkts[i]->pkt_len;
 		for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
@@ -202,7 +212,6 @@ unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state 
 		rte_pktmbuf_free_bulk(to_free, nb_free);
 	if (unlikely(dp->cfg->iommu_check))
 		zcd_dma_check(&dp->dma, ledger);
-	return nb;
 }
 
 void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n)
@@ -213,12 +222,12 @@ void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsign
 	while (n != 0) {
 		unsigned k = RTE_MIN(n, (unsigned)ZCD_RETURN_BURST);
 
+		/* What the VM saw stays recorded as dirty and is zeroed before
+		 * the buffer next leaves the dataplane (pool.h). */
 		for (unsigned i = 0; i < k; i++) {
 			mbufs[i] = pool->mbuf_of[ids[i]];
-			zcd_pool_scrub_frame(pool, mbufs[i]);
 			zcd_ledger_scrubbed(&pool->ledger, ids[i]);
 		}
-		/* Back into the device's reach only once clean. */
 		zcd_dma_map(&dp->dma, ids, k);
 		rte_pktmbuf_free_bulk(mbufs, k);
 		ids += k;

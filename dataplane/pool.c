@@ -19,19 +19,24 @@ uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit)
 	return (RTE_PKTMBUF_HEADROOM + frame_limit + ZCD_PAGE_SIZE - 1) / ZCD_PAGE_SIZE;
 }
 
-void zcd_pool_scrub_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
+void zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
 {
-	uintptr_t start = RTE_ALIGN_FLOOR((uintptr_t)m->buf_addr + m->data_off, RTE_CACHE_LINE_SIZE);
-	uintptr_t end = RTE_ALIGN_CEIL((uintptr_t)m->buf_addr + m->data_off + m->data_len,
-				       RTE_CACHE_LINE_SIZE);
-	uintptr_t buf_end = (uintptr_t)m->buf_addr + m->buf_len;
+	struct zcd_dirty_range *d = &pool->dirty[zcd_mbuf_buf_id(m)];
+	uint32_t lo = m->data_off, hi = (uint32_t)m->data_off + m->data_len;
+	uint8_t *buf = m->buf_addr;
 
-	if (end > buf_end)
-		end = buf_end;
-	if (end > start) {
-		memset((void *)start, 0, end - start);
-		pool->scrubbed_bytes += end - start;
+	if (d->lo < lo) {
+		memset(buf + d->lo, 0, RTE_MIN(d->hi, lo) - d->lo);
+		pool->scrubbed_bytes += RTE_MIN(d->hi, lo) - d->lo;
 	}
+	if (d->hi > hi) {
+		uint32_t from = RTE_MAX(d->lo, hi);
+
+		memset(buf + from, 0, d->hi - from);
+		pool->scrubbed_bytes += d->hi - from;
+	}
+	d->lo = lo;
+	d->hi = hi;
 }
 
 /* ---- test-only fault injection (see pool.h) ---- */
@@ -125,10 +130,11 @@ static void ledger_pool_free(struct rte_mempool *mp)
 }
 
 /*
- * A buffer entering the free pool must be clean: a device that gives back a
- * posted buffer may have written anywhere in it; a dropped frame left its
- * bytes; a reclaimed buffer was scrubbed already.  Anything else is a bug and
- * the buffer is kept out of circulation rather than risk exposing it.
+ * A buffer enters the free pool from the device (which may have written
+ * anywhere in it: all of it counts as dirty), from the dataplane after a
+ * drop or a copy (its frame is recorded as dirty already) or back from a VM
+ * (which could only read it).  Anything else is a bug and the buffer is
+ * kept out of circulation rather than risk exposing it.
  */
 static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, unsigned int n)
 {
@@ -149,12 +155,10 @@ static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, u
 		fault_unpoison(pool, m);
 		switch (zcd_ledger_state(&pool->ledger, id)) {
 		case ZCD_BUF_POSTED:
-			memset(m->buf_addr, 0, m->buf_len);
-			pool->scrubbed_bytes += m->buf_len;
+			pool->dirty[id] = (struct zcd_dirty_range){.lo = 0, .hi = m->buf_len};
 			rc = zcd_ledger_unpost(&pool->ledger, id);
 			break;
 		case ZCD_BUF_HELD:
-			zcd_pool_scrub_frame(pool, m);
 			rc = zcd_ledger_release(&pool->ledger, id);
 			break;
 		case ZCD_BUF_SCRUBBED:
@@ -304,7 +308,8 @@ struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int s
 	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0, socket);
 	pool->free_stack =
 		rte_calloc_socket("zcd_free_stack", nb_bufs, sizeof(*pool->free_stack), 0, socket);
-	if (pool->mbuf_of == NULL || pool->free_stack == NULL) {
+	pool->dirty = rte_calloc_socket("zcd_dirty", nb_bufs, sizeof(*pool->dirty), 0, socket);
+	if (pool->mbuf_of == NULL || pool->free_stack == NULL || pool->dirty == NULL) {
 		snprintf(err, errlen, "out of DPDK memory for %u buffer descriptors", nb_bufs);
 		goto fail;
 	}
@@ -354,6 +359,7 @@ void zcd_pool_destroy(struct zcd_pool *pool)
 	rte_mempool_free(pool->mp);
 	zcd_ledger_fini(&pool->ledger);
 	rte_free(pool->free_stack);
+	rte_free(pool->dirty);
 	rte_free(pool->mbuf_of);
 	if (pool->region.base != NULL)
 		munmap(pool->region.base, pool->region.bytes);

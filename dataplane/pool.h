@@ -7,8 +7,15 @@
  * piece of dataplane metadata live in DPDK memory that no VM ever sees (each
  * mbuf is permanently attached to its buffer as a pinned external buffer).
  * The mbufs sit in a mempool whose ops are ours, so every buffer the device
- * driver takes (FREE -> POSTED) or gives back is seen by the ledger, and
- * every buffer that reaches the free pool is scrubbed on the way in.
+ * driver takes (FREE -> POSTED) or gives back is seen by the ledger.
+ *
+ * Scrubbing is lazy and touches only bytes that were written: each buffer
+ * keeps the range that frames (or a device) may have written since it was
+ * last clean, and only when it is about to be handed to a VM are the dirty
+ * bytes outside the new frame zeroed.  A buffer that never leaves the
+ * dataplane (its frame was dropped or copied) costs nothing, and neither
+ * does one whose new frame covers the old one: the dataplane core does no
+ * per-byte work for a remapped frame.
  */
 #ifndef ZCDEMUX_POOL_H
 #define ZCDEMUX_POOL_H
@@ -45,16 +52,23 @@ struct zcd_dma_fault {
 	bool victim_changed;
 };
 
+/* Bytes [lo, hi) of a buffer may hold data; lo == hi: all zero. */
+struct zcd_dirty_range {
+	uint32_t lo;
+	uint32_t hi;
+};
+
 struct zcd_pool {
 	struct zcd_buf_region region;
 	struct zcd_ledger ledger;
 	struct rte_mempool *mp;
 	struct rte_mbuf **mbuf_of; /* by buffer id */
 
-	/* The free pool: a LIFO stack, so recently scrubbed pages stay in cache. */
+	/* The free pool: a LIFO stack, so recently used pages stay in cache. */
 	rte_spinlock_t lock;
 	struct rte_mbuf **free_stack;
 	uint32_t free_top;
+	struct zcd_dirty_range *dirty; /* by buffer id */
 	uint64_t scrubbed_bytes;
 	struct zcd_dma_fault fault;
 };
@@ -82,11 +96,28 @@ struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int s
 				 size_t errlen);
 void zcd_pool_destroy(struct zcd_pool *pool);
 
+/* The device wrote m's frame (each segment into its own buffer). */
+static inline void zcd_pool_note_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
+{
+	for (; m != NULL; m = m->next) {
+		struct zcd_dirty_range *d = &pool->dirty[zcd_mbuf_buf_id(m)];
+		uint32_t lo = m->data_off, hi = (uint32_t)m->data_off + m->data_len;
+
+		if (d->lo == d->hi) {
+			d->lo = lo;
+			d->hi = hi;
+			continue;
+		}
+		d->lo = RTE_MIN(d->lo, lo);
+		d->hi = RTE_MAX(d->hi, hi);
+	}
+}
+
 /*
- * Zero the bytes of buffer m that its last frame occupied (whole cache
- * lines around them), so that nothing of it can reach another VM.
+ * Buffer m (one segment) is about to reach a VM: zero every byte that may
+ * hold data except its frame, so that nothing of an earlier frame shows.
  */
-void zcd_pool_scrub_frame(struct zcd_pool *pool, const struct rte_mbuf *m);
+void zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m);
 
 /* Fault injection: choose buffer id, just handed to a VM, as the victim. */
 void zcd_pool_fault_victim(struct zcd_pool *pool, uint32_t id);

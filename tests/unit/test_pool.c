@@ -2,7 +2,8 @@
 /*
  * The buffer pool under a real (no-hugepage) EAL: buffers are page-aligned
  * pinned external buffers, the mempool handler keeps the ledger in step, and
- * every way back into the free pool scrubs what the frame left behind.
+ * whatever a frame or the device left in a buffer is zeroed before the
+ * buffer reaches a VM with another frame.
  */
 #include <rte_eal.h>
 #include <rte_mbuf.h>
@@ -42,28 +43,66 @@ static void test_layout(struct zcd_pool *pool, uint32_t pages_per_buf)
 	}
 }
 
-/* The driver takes a buffer, a frame lands, the dataplane drops it. */
-static void test_drop_scrubs_frame(struct zcd_pool *pool)
+/* Everything but the frame, in buffer m, is zero. */
+static bool only_frame_left(const struct zcd_pool *pool, const struct rte_mbuf *m)
+{
+	const uint8_t *buf = m->buf_addr;
+
+	return all_zero(buf, m->data_off) &&
+	       all_zero(buf + m->data_off + m->data_len,
+			pool->region.buf_size - m->data_off - m->data_len);
+}
+
+/* The driver takes a buffer and the device writes a frame of len bytes. */
+static struct rte_mbuf *receive(struct zcd_pool *pool, uint16_t len, uint8_t fill)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
-	uint32_t id;
 
 	CHECK(m != NULL);
 	if (m == NULL)
-		return;
-	id = zcd_mbuf_buf_id(m);
-	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_POSTED);
-	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS - 1);
-	memset(rte_pktmbuf_append(m, 1000), 0x5a, 1000);
-	CHECK_EQ(zcd_ledger_receive(&pool->ledger, id), 0);
-	rte_pktmbuf_free(m);
-	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
-	CHECK(all_zero(zcd_buf_addr(&pool->region, id), pool->region.buf_size));
-	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS);
+		return NULL;
+	CHECK_EQ(zcd_ledger_state(&pool->ledger, zcd_mbuf_buf_id(m)), ZCD_BUF_POSTED);
+	memset(rte_pktmbuf_append(m, len), fill, len);
+	zcd_pool_note_frame(pool, m);
+	CHECK_EQ(zcd_ledger_receive(&pool->ledger, zcd_mbuf_buf_id(m)), 0);
+	return m;
 }
 
-/* A posted buffer given back by the driver may hold anything: all of it is zeroed. */
-static void test_unposted_buffer_fully_scrubbed(struct zcd_pool *pool)
+/*
+ * A dropped frame leaves its bytes (no work on the drop path); when the
+ * buffer next goes to a VM with a shorter frame, the rest of the old frame
+ * is zeroed and the new frame is untouched.
+ */
+static void test_dropped_frame_cleaned_at_handoff(struct zcd_pool *pool)
+{
+	struct rte_mbuf *m = receive(pool, 1000, 0x5a);
+	uint64_t scrubbed = pool->scrubbed_bytes;
+	uint32_t id;
+
+	if (m == NULL)
+		return;
+	id = zcd_mbuf_buf_id(m);
+	rte_pktmbuf_free(m);
+	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
+	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS);
+	CHECK_EQ(pool->scrubbed_bytes, scrubbed);
+
+	m = receive(pool, 64, 0x11); /* LIFO: the same buffer */
+	if (m == NULL)
+		return;
+	CHECK_EQ(zcd_mbuf_buf_id(m), id);
+	zcd_pool_clean_around_frame(pool, m);
+	CHECK(only_frame_left(pool, m));
+	CHECK_EQ(rte_pktmbuf_mtod(m, uint8_t *)[63], 0x11);
+	CHECK_EQ(pool->scrubbed_bytes, scrubbed + 1000 - 64);
+	/* A frame that covers the last one costs nothing. */
+	zcd_pool_clean_around_frame(pool, m);
+	CHECK_EQ(pool->scrubbed_bytes, scrubbed + 1000 - 64);
+	rte_pktmbuf_free(m);
+}
+
+/* A posted buffer given back by the driver may hold anything: all of it is dirty. */
+static void test_unposted_buffer_all_dirty(struct zcd_pool *pool)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
 	uint32_t id;
@@ -78,7 +117,14 @@ static void test_unposted_buffer_fully_scrubbed(struct zcd_pool *pool)
 	page[pool->region.buf_size - 1] = 1;
 	rte_pktmbuf_free(m);
 	CHECK_EQ(zcd_ledger_state(&pool->ledger, id), ZCD_BUF_FREE);
-	CHECK(all_zero(page, pool->region.buf_size));
+
+	m = receive(pool, 200, 0x22);
+	if (m == NULL)
+		return;
+	CHECK_EQ(zcd_mbuf_buf_id(m), id);
+	zcd_pool_clean_around_frame(pool, m);
+	CHECK(only_frame_left(pool, m));
+	rte_pktmbuf_free(m);
 }
 
 /* The full trip through a VM, then a buffer in the wrong state is refused. */
@@ -93,12 +139,13 @@ static void test_reclaimed_path_and_quarantine(struct zcd_pool *pool)
 		return;
 	id = zcd_mbuf_buf_id(m);
 	memset(rte_pktmbuf_append(m, 64), 0x77, 64);
+	zcd_pool_note_frame(pool, m);
 	CHECK_EQ(zcd_ledger_receive(l, id), 0);
+	zcd_pool_clean_around_frame(pool, m);
+	CHECK(only_frame_left(pool, m));
 	CHECK_EQ(zcd_ledger_grant(l, id, 3), 0);
 	CHECK_EQ(zcd_ledger_accept_return(l, 3, id, l->entries[id].generation), ZCD_RETURN_OK);
 	CHECK_EQ(zcd_ledger_revoked(l, id), 0);
-	zcd_pool_scrub_frame(pool, m);
-	CHECK(all_zero(zcd_buf_addr(&pool->region, id), pool->region.buf_size));
 	CHECK_EQ(zcd_ledger_scrubbed(l, id), 0);
 	rte_pktmbuf_free(m);
 	CHECK_EQ(zcd_ledger_state(l, id), ZCD_BUF_FREE);
@@ -155,8 +202,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		test_layout(pool, ppb);
-		test_drop_scrubs_frame(pool);
-		test_unposted_buffer_fully_scrubbed(pool);
+		test_dropped_frame_cleaned_at_handoff(pool);
+		test_unposted_buffer_all_dirty(pool);
 		test_reclaimed_path_and_quarantine(pool);
 		test_exhaustion(pool);
 		zcd_pool_destroy(pool);
