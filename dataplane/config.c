@@ -852,10 +852,11 @@ static int load_vm_macs(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	return 0;
 }
 
-enum { SIM_SINK, SIM_STALL, SIM_FIELDS };
+enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_FIELDS };
 static const char *const sim_keys[SIM_FIELDS] = {
 	[SIM_SINK] = "sink",
 	[SIM_STALL] = "stall",
+	[SIM_INSTANT_RETURN] = "instant_return",
 };
 
 static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const struct node *map,
@@ -873,6 +874,13 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	key_field(sub, key, sim_keys[SIM_STALL]);
 	if (f[SIM_STALL].value != NULL && load_bool(ld, f[SIM_STALL].value, sub, &sim->stall) < 0)
 		return -1;
+	key_field(sub, key, sim_keys[SIM_INSTANT_RETURN]);
+	if (f[SIM_INSTANT_RETURN].value != NULL &&
+	    load_bool(ld, f[SIM_INSTANT_RETURN].value, sub, &sim->instant_return) < 0)
+		return -1;
+	if (sim->instant_return && (sim->stall || sim->sink[0] != '\0'))
+		return fail(ld, f[SIM_INSTANT_RETURN].value->line, sub,
+			    "a guest that returns buffers unread neither stalls nor writes a sink");
 	return 0;
 }
 

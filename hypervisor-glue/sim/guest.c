@@ -185,3 +185,35 @@ void *zcd_hv_sim_guest_run(void *arg)
 	}
 	return NULL;
 }
+
+void zcd_hv_sim_guest_echo(struct sim_vm *vm)
+{
+	struct sim_guest *guest = &vm->guest;
+	bool broken = false;
+	uint32_t ready = zcd_rx_ready(&guest->ring, &broken);
+	uint32_t space = zcd_ret_space(&guest->ring);
+	uint64_t bytes = 0;
+
+	if (broken) {
+		sim_count(&vm->guest_bad_descs, 1);
+		return;
+	}
+	/* What does not fit now goes back after the next handoff. */
+	if (ready > space)
+		ready = space;
+	for (uint32_t i = 0; i < ready; i++) {
+		struct zcd_rx_desc desc;
+
+		zcd_rx_take(&guest->ring, &desc);
+		zcd_ret_put(&guest->ring, &(struct zcd_ret_desc){
+						  .buf_id = desc.buf_id,
+						  .generation = desc.generation,
+						  .flags = (desc.flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
+					  });
+		bytes += desc.length;
+	}
+	zcd_rx_consumed(&guest->ring);
+	zcd_ret_publish(&guest->ring);
+	sim_count(&vm->guest_rx_packets, ready);
+	sim_count(&vm->guest_rx_bytes, bytes);
+}

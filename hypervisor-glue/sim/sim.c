@@ -167,6 +167,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 		vm->credits = cfg->vms[i].credits;
 		vm->pages_per_buf = ppb;
 		vm->stall = cfg->vms[i].sim.stall;
+		vm->instant_return = cfg->vms[i].sim.instant_return;
 		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
 		vm->event_fd = -1;
 		if (sem_init(&vm->guest_attached, 0, 0) != 0)
@@ -238,6 +239,14 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 	}
 
 	atomic_store_explicit(&vm->stop, false, memory_order_relaxed);
+	if (vm->instant_return) {
+		if (zcd_ring_attach(&vm->guest.ring, vm->area, vm->area_bytes) != 0) {
+			snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring",
+				 vm_index);
+			goto fail;
+		}
+		goto connected;
+	}
 	rc = sim_start_guest(vm);
 	if (rc != 0) {
 		snprintf(err, errlen, "vms[%u]: cannot start the simulated guest: %s", vm_index,
@@ -252,6 +261,7 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 		snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring", vm_index);
 		goto fail;
 	}
+connected:
 	vm->connected = true;
 	vm->up_to_report = true;
 	sim_count(&vm->connects, 1);
@@ -347,6 +357,11 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	}
 	if (remapped != 0)
 		sim_count(&vm->grant_batches, 1);
+	if (vm->instant_return) {
+		zcd_rx_publish(&vm->ring);
+		zcd_hv_sim_guest_echo(vm);
+		return done;
+	}
 	if (zcd_rx_publish(&vm->ring) && sim_notify_guest(vm))
 		sim_count(&vm->notifications, 1);
 	return done;
@@ -420,9 +435,11 @@ static void sim_vm_disconnect(struct zcd_hv *hv, unsigned vm_index)
 		return;
 	vm = &hv->vms[vm_index];
 	vm->connected = false;
-	atomic_store_explicit(&vm->stop, true, memory_order_release);
-	sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
-	pthread_join(vm->guest_thread, NULL);
+	if (!vm->instant_return) {
+		atomic_store_explicit(&vm->stop, true, memory_order_release);
+		sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
+		pthread_join(vm->guest_thread, NULL);
+	}
 
 	if (vm->guest.sink != NULL && zcd_pcap_sink_close(vm->guest.sink) != 0)
 		fprintf(stderr, "zcdemux: vms[%u].sim.sink: cannot write %s: %s\n", vm_index,

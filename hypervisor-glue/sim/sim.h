@@ -56,6 +56,7 @@ struct sim_vm {
 	uint32_t credits; /* grant slots and copy pages, each */
 	uint32_t pages_per_buf;
 	bool stall;
+	bool instant_return; /* no guest thread: handoff returns everything unread */
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */
@@ -110,5 +111,9 @@ struct zcd_hv {
 
 /* Guest thread body; arg is the struct sim_vm.  Returns NULL. */
 void *zcd_hv_sim_guest_run(void *arg);
+
+/* The instant_return guest, run by the backend in the dataplane's thread
+ * after each handoff: everything delivered goes back at once, unread. */
+void zcd_hv_sim_guest_echo(struct sim_vm *vm);
 
 #endif /* ZCDEMUX_HV_SIM_H */

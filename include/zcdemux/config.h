@@ -54,6 +54,9 @@ struct zcd_port_config {
 struct zcd_vm_sim_config {
 	char sink[ZCD_FILE_PATH_MAX]; /* pcap the guest writes; "" = discard */
 	bool stall; /* the guest never returns pages */
+	/* The guest gives every buffer back as soon as it gets it, unread
+	 * (benchmarks: the dataplane's cost without the guest's). */
+	bool instant_return;
 };
 
 struct zcd_vm_xen_config {

@@ -837,6 +837,59 @@ static void test_events_and_features(void)
 	fixture_close(&f);
 }
 
+/* instant_return: no guest thread; everything handed over comes back at once. */
+static void test_instant_return(void)
+{
+	static struct expected_frames exp;
+	struct zcd_hv_return rets[MAX_FRAMES];
+	struct zcd_hv_return_tally tally;
+	struct zcd_handoff items[5];
+	struct zcd_hv_vm_stats st;
+	uint32_t ids[4] = { 0, 1, 2, 3 };
+	struct fixture f;
+	char err[256] = "";
+	bool revoked[4];
+
+	exp.count = 0;
+	if (fixture_open(&f, 1, 8, 16, 1, 0, false, false) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	f.ops->destroy(f.hv);
+	f.cfg->vms[0].sim.instant_return = true;
+	f.hv = f.ops->create(f.cfg, &f.pool, err, sizeof(err));
+	CHECK(f.hv != NULL);
+	if (f.hv == NULL || f.ops->vm_connect(f.hv, 0, err, sizeof(err)) != 0) {
+		CHECK(!"instant_return connect");
+		fixture_close(&f);
+		return;
+	}
+	for (int round = 0; round < 3; round++) {
+		exp.count = 0;
+		for (uint32_t i = 0; i < 4; i++)
+			items[i] = remap_item(&f, &exp, i, (uint32_t)round + 1, 0, 100);
+		items[4] = copy_item(&exp, 80, 7);
+		CHECK_EQ(f.ops->handoff(f.hv, 0, items, 5), 5);
+		/* Already back, before any other thread could have run. */
+		CHECK_EQ(f.ops->poll_returns(f.hv, 0, rets, MAX_FRAMES, &tally), 4);
+		CHECK_EQ(tally.copies_released, 1);
+		CHECK_EQ(tally.copies_rejected, 0);
+		for (uint32_t i = 0; i < 4; i++) {
+			CHECK_EQ(rets[i].buf_id, i);
+			CHECK_EQ(rets[i].generation, (uint32_t)round + 1);
+		}
+		CHECK(f.ops->vm_drained(f.hv, 0));
+		CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 4, revoked), 4);
+	}
+	f.ops->vm_stats(f.hv, 0, &st);
+	CHECK_EQ(st.guest_rx_packets, 15);
+	CHECK_EQ(st.notifications, 0);
+	CHECK_EQ(st.guest_bad_descs, 0);
+	f.ops->vm_disconnect(f.hv, 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	test_control_errors();
@@ -849,5 +902,6 @@ int main(void)
 	test_hostile_copy_returns();
 	test_guest_checks_descriptors();
 	test_disconnect_drains();
+	test_instant_return();
 	return check_report("test_sim");
 }
