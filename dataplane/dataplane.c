@@ -12,6 +12,8 @@
 
 #include "dataplane.h"
 
+RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
+
 #define POOL_SLACK_BUFFERS 64
 #define SHUTDOWN_REVOKE_WAIT_S 5
 #define SHUTDOWN_REVOKE_GAP_US 20000 /* each failed try may log per page (Xen) */

@@ -22,8 +22,6 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
-RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
-
 static volatile sig_atomic_t quit;
 
 struct app_options {
