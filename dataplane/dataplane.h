@@ -27,6 +27,7 @@ extern int zcd_logtype;
 #define ZCD_LOG(level, ...) rte_log(RTE_LOG_##level, zcd_logtype, "zcdemux: " __VA_ARGS__)
 
 #define ZCD_RETURN_BURST 64
+#define ZCD_RECLAIM_BATCH 256 /* revoked buffers recycled together */
 
 struct zcd_port_counters {
 	uint64_t rx_packets;
@@ -100,6 +101,9 @@ struct zcd_dataplane {
 	/* Scratch for one burst, sized at start-up. */
 	uint16_t touched[ZCD_MAX_VMS];
 	unsigned nb_touched;
+	/* Revoked buffers of this round of returns, all VMs, to recycle. */
+	uint32_t reclaimed[ZCD_RECLAIM_BATCH];
+	unsigned nb_reclaimed;
 };
 
 /* ---- dataplane.c: control path; these log their errors ---- */
@@ -150,6 +154,9 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 
 /* Take back what VM vm returned and retry pending revokes; returns work done. */
 unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm);
+
+/* The same for every VM that holds buffers, recycling them all together. */
+unsigned zcd_dataplane_poll_all_returns(struct zcd_dataplane *dp);
 
 /* Try to end access to VM vm's pending revokes now; returns how many ended. */
 unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm);

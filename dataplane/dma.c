@@ -35,6 +35,7 @@ int zcd_dma_init(struct zcd_dma *dma, const struct zcd_config *cfg,
 		return -1;
 	}
 	dma->nb_bufs = pool->nb_bufs;
+	dma->keeps_table = dma->ops->is_mapped(dma->mmu, 0) >= 0;
 	return 0;
 }
 
@@ -98,6 +99,8 @@ void zcd_dma_flush(struct zcd_dma *dma, uint64_t now_tsc)
 
 void zcd_dma_unmap(struct zcd_dma *dma, const uint32_t *ids, unsigned n, uint64_t now_tsc)
 {
+	if (!dma->keeps_table)
+		return;
 	if (dma->mode == ZCD_IOMMU_STRICT) {
 		call_sorted(dma, ids, n, false);
 		return;
@@ -119,6 +122,8 @@ void zcd_dma_map(struct zcd_dma *dma, const uint32_t *ids, unsigned n)
 {
 	unsigned k = 0;
 
+	if (!dma->keeps_table)
+		return;
 	for (unsigned i = 0; i < n; i++) {
 		if (dma->is_pending[ids[i]])
 			dma->is_pending[ids[i]] = 0; /* never left the table */

@@ -47,6 +47,7 @@ struct zcd_dma {
 	uint8_t *is_pending; /* by buffer id: its unmap is queued */
 	uint64_t oldest_tsc; /* when the oldest queued unmap was queued */
 	uint32_t *scratch; /* sorted ids for one backend call */
+	bool keeps_table; /* false: the backend has nothing to update (none) */
 	struct zcd_dma_stats st;
 };
 

@@ -38,8 +38,8 @@ static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_m
  * in one backend call.  Frames it did not take are counted and, when they
  * were to be remapped, go back to the device's DMA table and are dropped.
  */
-static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to_free,
-		     unsigned *nb_free)
+static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, uint64_t now_tsc,
+		     struct rte_mbuf **to_free, unsigned *nb_free)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
@@ -65,7 +65,7 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf **to
 		}
 	}
 	/* Strict mode: the device loses access before the guest gains it. */
-	zcd_dma_unmap(&dp->dma, remap_ids, nb_remap, rte_rdtsc());
+	zcd_dma_unmap(&dp->dma, remap_ids, nb_remap, now_tsc);
 	delivered = allowed != 0 ? dp->hv_ops->handoff(dp->hv, vm, vs->batch, allowed) : 0;
 
 	nb_remap = 0;
@@ -136,8 +136,15 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 	 * or not taken by its VM. */
 	struct rte_mbuf *to_free[ZCD_BURST_MAX];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
+	/* Only deferred unmaps need the time, once per burst (rdtsc is not
+	 * free, least of all in a VM). */
+	uint64_t now_tsc = dp->dma.keeps_table ? rte_rdtsc() : 0;
 	unsigned nb_free = 0;
 
+	/* A device's writes are not in this core's caches: ask for every
+	 * header now, while the ledger is brought up to date. */
+	for (unsigned i = 0; i < nb; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (unsigned i = 0; i < nb; i++) {
 		zcd_pool_note_frame(dp->pool, pkts[i]);
 		if (unlikely(dp->pool->fault.armed) && zcd_pool_fault_received(dp->pool, pkts[i])) {
@@ -169,8 +176,6 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 		const uint16_t *members;
 		unsigned nb_members;
 
-		if (i + 2 < nb)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void *));
 		cls = zcd_classify(&dp->demux, rte_pktmbuf_mtod(m, const uint8_t *), m->pkt_len);
 		switch (cls.kind) {
 		case ZCD_CLASS_UNICAST:
@@ -205,7 +210,7 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 
 	/* Pass 2: one handoff per destination VM. */
 	for (unsigned t = 0; t < dp->nb_touched; t++)
-		flush_vm(dp, dp->touched[t], to_free, &nb_free);
+		flush_vm(dp, dp->touched[t], now_tsc, to_free, &nb_free);
 	dp->nb_touched = 0;
 
 	if (nb_free != 0)
@@ -237,6 +242,15 @@ void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsign
 		zcd_dma_check(&dp->dma, &pool->ledger);
 }
 
+/* Recycle what revokes ended, for all VMs together: one DMA-table update
+ * and one trip into the free pool. */
+static void flush_reclaimed(struct zcd_dataplane *dp)
+{
+	if (dp->nb_reclaimed != 0)
+		zcd_dataplane_recycle(dp, dp->reclaimed, dp->nb_reclaimed);
+	dp->nb_reclaimed = 0;
+}
+
 /* End access to buffers vm returned; the rest stay pending. Returns revoked count. */
 static unsigned revoke_returned(struct zcd_dataplane *dp, uint16_t vm, const uint32_t *ids,
 				unsigned n)
@@ -257,11 +271,16 @@ static unsigned revoke_returned(struct zcd_dataplane *dp, uint16_t vm, const uin
 	}
 	/* Credit comes back only when the guest can no longer reach the page. */
 	vs->outstanding -= nb_done;
-	zcd_dataplane_recycle(dp, done, nb_done);
+	if (dp->nb_reclaimed + nb_done > ZCD_RECLAIM_BATCH)
+		flush_reclaimed(dp);
+	memcpy(dp->reclaimed + dp->nb_reclaimed, done, nb_done * sizeof(done[0]));
+	dp->nb_reclaimed += nb_done;
 	return nb_done;
 }
 
-unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
+static unsigned retry_vm_revokes(struct zcd_dataplane *dp, uint16_t vm);
+
+static unsigned poll_vm_returns(struct zcd_dataplane *dp, uint16_t vm)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
 	struct zcd_hv_return rets[ZCD_RETURN_BURST];
@@ -301,7 +320,7 @@ unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
 	 * nothing comes back: each try may cost a hypercall and, under Xen, a
 	 * kernel log line per page still in use. */
 	if (unlikely(vs->nb_pending_revoke != 0) && rte_rdtsc() >= vs->revoke_retry_tsc) {
-		unsigned revoked = zcd_dataplane_retry_revokes(dp, vm);
+		unsigned revoked = retry_vm_revokes(dp, vm);
 
 		work += revoked;
 		vs->revoke_retry_ms = revoked != 0 || vs->revoke_retry_ms == 0
@@ -317,7 +336,33 @@ unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
 	return work;
 }
 
-unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
+unsigned zcd_dataplane_poll_returns(struct zcd_dataplane *dp, uint16_t vm)
+{
+	unsigned work = poll_vm_returns(dp, vm);
+
+	flush_reclaimed(dp);
+	return work;
+}
+
+unsigned zcd_dataplane_poll_all_returns(struct zcd_dataplane *dp)
+{
+	unsigned work = 0;
+
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		const struct zcd_vm_state *vs = &dp->vms[v];
+
+		/* A VM that holds nothing of ours has nothing to give back;
+		 * anything else it wrote is read once it holds something (or
+		 * at shutdown). */
+		if (vs->outstanding == 0 && likely(!vs->releasing))
+			continue;
+		work += poll_vm_returns(dp, v);
+	}
+	flush_reclaimed(dp);
+	return work;
+}
+
+static unsigned retry_vm_revokes(struct zcd_dataplane *dp, uint16_t vm)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
 	unsigned nb = vs->nb_pending_revoke, done = 0;
@@ -334,6 +379,14 @@ unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
 		done += revoke_returned(dp, vm, retry, k);
 		nb -= k;
 	}
+	return done;
+}
+
+unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
+{
+	unsigned done = retry_vm_revokes(dp, vm);
+
+	flush_reclaimed(dp);
 	return done;
 }
 
@@ -395,8 +448,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 		for (unsigned p = 0; p < dp->nb_ports; p++)
 			rx += zcd_dataplane_rx_burst(dp, &dp->ports[p]);
 		work += rx;
-		for (uint16_t v = 0; v < dp->nb_vms; v++)
-			work += zcd_dataplane_poll_returns(dp, v);
+		work += zcd_dataplane_poll_all_returns(dp);
 
 		now = rte_rdtsc();
 		zcd_dma_tick(&dp->dma, now);
