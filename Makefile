@@ -56,7 +56,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps deps-vm demo test check unit integration test-asan test-xen test-iommu install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
-all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp
+all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
+	$(BUILD)/zcd-bench
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
 		$(wildcard hypervisor-glue/*.h hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
@@ -67,8 +68,9 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) 
 # xenctrl.h's public headers use anonymous unions (GNU C); only this file includes it.
 $(BUILD)/obj/hypervisor-glue/xen/domain.o: CFLAGS += -std=gnu11
 
-# Unit tests reach into the modules they test.
+# Unit tests reach into the modules they test; the benchmark into the dataplane.
 $(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
+$(BUILD)/obj/bench/%.o: CFLAGS += -Idataplane
 
 # Guest code runs in a domU: no DPDK flags (nor its -march).
 $(BUILD)/obj/hypervisor-glue/xen/guest/%.o $(BUILD)/obj/hypervisor-glue/pcap_sink.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
@@ -89,6 +91,10 @@ $(BUILD)/libzcdemux.a: $(CORE_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/zcdemux: $(BUILD)/obj/dataplane/main.o $(BUILD)/libzcdemux.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
+
+$(BUILD)/zcd-bench: $(BUILD)/obj/bench/zcd-bench.o $(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
