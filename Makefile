@@ -8,6 +8,8 @@
 #   make test-xen  the real-Xen test: Xen 4.17 + guests in QEMU (root, ~10 min)
 #   make test-iommu  the vfio backend with a real NIC driver behind QEMU's emulated
 #                  Intel IOMMU (root, ~1 min once the packages are cached)
+#   make bench-quick  the benchmarks, short (under 5 minutes); ends with the ratio summary
+#   make bench     the benchmarks in full: bench/results/, bench/RESULTS.md
 #   make install   daemon, guest tool, module source (DKMS), systemd unit, configs
 #                  (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR= honoured)
 #   make SANITIZE=1 BUILD=build-asan ...   the same with AddressSanitizer + UBSan
@@ -53,7 +55,8 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-vm demo test check unit integration test-asan test-xen test-iommu install clean
+.PHONY: all deps deps-vm deps-bench demo test check unit integration test-asan test-xen test-iommu \
+	bench bench-quick install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
@@ -103,11 +106,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
-# Installs missing Debian packages when run as root; otherwise prints the
-# exact command and stops.
-deps:
+# Installs the Debian packages of $(1) that are missing, when run as root;
+# otherwise prints the exact command and stops.
+define install_packages
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -120,6 +123,10 @@ deps:
 			exit 1; \
 		fi; \
 	fi
+endef
+
+deps:
+	$(call install_packages,$(DEB_PACKAGES))
 
 demo: deps
 	$(MAKE) all
@@ -151,18 +158,7 @@ VM_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
 # Installs what the tests that boot a VM need on this machine (never a
 # kernel: the tests extract the kernel and Xen packages they boot).
 deps-vm: deps
-	@missing=""; \
-	for p in $(VM_TEST_PACKAGES); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-		else \
-			echo "zcdemux: missing packages; run as root:"; echo "  apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
+	$(call install_packages,$(VM_TEST_PACKAGES))
 
 test-xen: deps-vm
 	$(MAKE) all
@@ -171,6 +167,34 @@ test-xen: deps-vm
 test-iommu: deps-vm
 	$(MAKE) all
 	$(PYTHON) tests/iommu/iommu_test.py
+
+BENCH_PACKAGES := gnuplot-nox dpdk
+# The last CPU, away from the one interrupts and the shell favour.
+BENCH_LCORE ?= $(shell echo $$(($$(nproc) - 1)))
+BENCH_EAL = --no-huge -m 1024 --no-pci -l $(BENCH_LCORE) --file-prefix zcd-bench \
+	--log-level=lib.eal:warning --no-telemetry
+BENCH_QUICK = -n 16384 -r 5
+BENCH_FULL = -n 131072 -r 9
+
+deps-bench: deps
+	$(call install_packages,$(BENCH_PACKAGES))
+
+# $(1): output directory, $(2): zcd-bench options, $(3): where RESULTS.md goes
+define run_bench
+	@mkdir -p $(1)
+	@$(BUILD)/zcd-bench $(BENCH_EAL) -- $(2) -o $(1)/dataplane.csv >$(1)/dataplane.log; \
+		status=$$?; cat $(1)/dataplane.log; exit $$status
+	@$(PYTHON) bench/report.py --csv $(1)/dataplane.csv --log $(1)/dataplane.log --out $(1) \
+		--results $(3)
+endef
+
+bench-quick: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(call run_bench,$(BUILD)/bench-quick,$(BENCH_QUICK),$(BUILD)/bench-quick/RESULTS.md)
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	$(call run_bench,bench/results,$(BENCH_FULL),bench/RESULTS.md)
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
