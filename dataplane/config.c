@@ -1056,6 +1056,7 @@ static int load_root(struct loader *ld, struct zcd_config *cfg, const struct nod
 		return -1;
 
 	cfg->mtu = ZCD_MTU_DEFAULT;
+	cfg->copy_threshold = ZCD_COPY_THRESHOLD_DEFAULT;
 	cfg->unknown_unicast_vm = ZCD_UNKNOWN_UNICAST_DROP;
 	cfg->rx_descriptors = ZCD_RX_DESC_DEFAULT;
 	cfg->burst = ZCD_BURST_DEFAULT;

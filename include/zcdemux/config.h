@@ -32,6 +32,9 @@
 #define ZCD_BURST_MAX 64
 #define ZCD_BURST_DEFAULT 32
 #define ZCD_BUFFERS_MAX (1U << 22)
+/* Below this many bytes copying costs the dataplane core less than
+ * remapping (bench/RESULTS.md: the crossover of the two). */
+#define ZCD_COPY_THRESHOLD_DEFAULT 256
 
 #define ZCD_UNKNOWN_UNICAST_DROP (-1)
 

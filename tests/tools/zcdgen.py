@@ -52,6 +52,7 @@ MIN_FRAME = 60  # shorter frames are runts
 ETH_HLEN = 14
 VLAN_HLEN = 4
 DEFAULT_CREDITS = 256
+COPY_THRESHOLD_DEFAULT = 256  # dataplane.copy_threshold when absent (config.h)
 TPID_8021Q = 0x8100
 TPID_8021AD = 0x88A8
 ETHERTYPE_IPV4 = 0x0800
@@ -259,7 +260,7 @@ class Scenario:
     unknown_unicast: str = "drop"
     iommu: Optional[str] = None  # None = no iommu section
     iommu_opts: dict = field(default_factory=dict)  # more iommu keys (mode, check...)
-    copy_threshold: Optional[int] = None  # None = key absent (0: always remap)
+    copy_threshold: Optional[int] = None  # None = key absent: the default applies
     frames: list = field(default_factory=list)
 
     # ---- frame helpers
@@ -426,7 +427,8 @@ def oracle(scn: Scenario, check_credits: bool = True) -> Expected:
                 i = unknown_vm
             receivers = [i]
             # Unicast shorter than copy_threshold is copied, the rest remapped.
-            mode = "copied" if n < (scn.copy_threshold or 0) else "remapped"
+            threshold = COPY_THRESHOLD_DEFAULT if scn.copy_threshold is None else scn.copy_threshold
+            mode = "copied" if n < threshold else "remapped"
         fate = []
         for i in receivers:
             v = vms[i]
@@ -1278,6 +1280,7 @@ def selftest(repo_root: Optional[str] = None, verbose: bool = False) -> list:
     vms = [VM("a", ["02:00:00:00:00:01"]), VM("b", ["02:00:00:00:00:01"], vlan=5),
            VM("c", ["02:00:00:00:00:02"], vlan=5, credits=2, stall=True)]
     s = Scenario("hand", "hand-checked", vms, mtu=100, unknown_unicast="drop")
+    s.copy_threshold = 0  # every unicast remapped, as counted below
     A, C = "02:00:00:00:00:01", "02:00:00:00:00:02"
     s.add(A, 60)                      # 0 -> a (remapped)
     s.add(A, 59)                      # 1 runt

@@ -226,7 +226,7 @@ static void test_defaults(void)
 	CHECK_EQ(cfg->rx_descriptors, ZCD_RX_DESC_DEFAULT);
 	CHECK_EQ(cfg->burst, ZCD_BURST_DEFAULT);
 	CHECK_EQ(cfg->buffers, 0);
-	CHECK_EQ(cfg->copy_threshold, 0);
+	CHECK_EQ(cfg->copy_threshold, ZCD_COPY_THRESHOLD_DEFAULT);
 	CHECK_EQ(cfg->iommu_mode, ZCD_IOMMU_STRICT);
 	CHECK_EQ(cfg->iommu_deferred_batch, ZCD_DEFERRED_BATCH_DEFAULT);
 	CHECK_EQ(cfg->iommu_deferred_us, ZCD_DEFERRED_US_DEFAULT);
