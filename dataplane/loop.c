@@ -11,7 +11,10 @@
 #include "dataplane.h"
 
 #define IDLE_SLEEP_MAX_US 200
-#define IDLE_SPINS_BEFORE_SLEEP 64
+/* Sleep only after this long without work: a loaded loop that finds an
+ * empty ring between bursts must not sleep, since waking up can take
+ * milliseconds (in a VM above all) and the device's ring fills meanwhile. */
+#define IDLE_BEFORE_SLEEP_US 1000
 #define REVOKE_RETRY_MAX_MS 1000u
 
 /* Queue a frame for vm; the first frame for a VM in this burst lists it. */
@@ -427,7 +430,8 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 		       volatile sig_atomic_t *quit)
 {
 	const uint64_t hz = rte_get_tsc_hz();
-	uint64_t now = rte_rdtsc(), last_rx = now, idle_spins = 0;
+	uint64_t now = rte_rdtsc(), last_rx = now, last_work = now;
+	const uint64_t idle_before_sleep = IDLE_BEFORE_SLEEP_US * hz / 1000000;
 	uint64_t deadline = limits->duration_s ? now + limits->duration_s * hz : UINT64_MAX;
 	uint64_t idle_exit = limits->idle_exit_ms ? limits->idle_exit_ms * hz / 1000 : 0;
 	uint64_t next_stats = limits->stats_interval_s ? now + limits->stats_interval_s * hz
@@ -464,7 +468,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 		if (rx != 0)
 			last_rx = now;
 		if (work != 0) {
-			idle_spins = 0;
+			last_work = now;
 			sleep_us = 1;
 			continue;
 		}
@@ -479,7 +483,7 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 			zcd_dma_check(&dp->dma, &dp->pool->ledger);
 			next_dma_check = now + hz / 10;
 		}
-		if (++idle_spins < IDLE_SPINS_BEFORE_SLEEP) {
+		if (now - last_work < idle_before_sleep) {
 			rte_pause();
 			continue;
 		}

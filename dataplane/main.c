@@ -220,6 +220,8 @@ int main(int argc, char **argv)
 	int eal_argc = argc, rc, status = EXIT_SUCCESS;
 	char err[512];
 
+	/* Log lines reach a pipe or the journal as they happen. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (wants_help(argc, argv)) {
 		usage(stdout, prog);
 		return EXIT_SUCCESS;
