@@ -60,7 +60,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
-	$(BUILD)/zcd-bench
+	$(BUILD)/zcd-bench $(BUILD)/zcd-gen
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
 		$(wildcard hypervisor-glue/*.h hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
@@ -97,7 +97,7 @@ $(BUILD)/zcdemux: $(BUILD)/obj/dataplane/main.o $(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
-$(BUILD)/zcd-bench: $(BUILD)/obj/bench/zcd-bench.o $(BUILD)/libzcdemux.a
+$(BUILD)/zcd-bench $(BUILD)/zcd-gen: $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
@@ -179,22 +179,27 @@ BENCH_FULL = -n 131072 -r 9
 deps-bench: deps
 	$(call install_packages,$(BENCH_PACKAGES))
 
-# $(1): output directory, $(2): zcd-bench options, $(3): where RESULTS.md goes
+BENCH_E2E_QUICK = --sizes 64,1518,imix --trial 1
+BENCH_E2E_FULL = --sizes 64,128,256,512,1024,1518,imix --trial 2
+
+# $(1): output directory, $(2): zcd-bench options, $(3): e2e.py options,
+# $(4): where RESULTS.md goes
 define run_bench
 	@mkdir -p $(1)
 	@$(BUILD)/zcd-bench $(BENCH_EAL) -- $(2) -o $(1)/dataplane.csv >$(1)/dataplane.log; \
 		status=$$?; cat $(1)/dataplane.log; exit $$status
-	@$(PYTHON) bench/report.py --csv $(1)/dataplane.csv --log $(1)/dataplane.log --out $(1) \
-		--results $(3)
+	@$(PYTHON) bench/e2e.py --build $(BUILD) --out $(1) $(3)
+	@$(PYTHON) bench/report.py --csv $(1)/dataplane.csv --log $(1)/dataplane.log \
+		--e2e $(1)/e2e.csv --out $(1) --results $(4)
 endef
 
 bench-quick: deps-bench
 	@$(MAKE) --no-print-directory all
-	$(call run_bench,$(BUILD)/bench-quick,$(BENCH_QUICK),$(BUILD)/bench-quick/RESULTS.md)
+	$(call run_bench,$(BUILD)/bench-quick,$(BENCH_QUICK),$(BENCH_E2E_QUICK),$(BUILD)/bench-quick/RESULTS.md)
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
-	$(call run_bench,bench/results,$(BENCH_FULL),bench/RESULTS.md)
+	$(call run_bench,bench/results,$(BENCH_FULL),$(BENCH_E2E_FULL),bench/RESULTS.md)
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc

@@ -48,6 +48,7 @@
 #define BENCH_BURST 32
 #define BENCH_CREDITS 256
 #define MEMCPY_BYTES (128u << 20)
+#define ETH_FCS_LEN 4 /* on the wire, not in the buffer */
 
 enum bench_mode { MODE_REMAP, MODE_COPY, MODE_DROP, MODE_COUNT };
 static const char *const mode_names[MODE_COUNT] = {"remap", "copy", "drop"};
@@ -83,8 +84,9 @@ static void usage(FILE *out, const char *prog)
 		"\n"
 		"Options:\n"
 		"  -m, --modes LIST    remap,copy,drop (default: all three)\n"
-		"  -s, --sizes LIST    frame sizes in bytes, without FCS, 60..9018\n"
-		"                      (default 64,128,256,512,1024,1518,4096,9000)\n"
+		"  -s, --sizes LIST    frame sizes in bytes on the wire, with the 4-byte FCS\n"
+		"                      (RFC 2544), 64..9022 (default 64,128,256,512,1024,1518,\n"
+		"                      4096,9000); the buffer holds the frame without FCS\n"
 		"  -v, --vms LIST      numbers of VMs the frames are spread over, round robin\n"
 		"                      (default 1,4,64)\n"
 		"  -n, --frames N      frames per trial (default 65536)\n"
@@ -164,8 +166,8 @@ static int parse_options(int argc, char **argv, const char *prog, struct bench_o
 			}
 			break;
 		case 's':
-			if (parse_list(optarg, o->sizes, &o->nb_sizes, 60, 9018) != 0) {
-				fprintf(stderr, "%s: --sizes: \"%s\": up to %d sizes, 60..9018\n", prog,
+			if (parse_list(optarg, o->sizes, &o->nb_sizes, 64, 9022) != 0) {
+				fprintf(stderr, "%s: --sizes: \"%s\": up to %d sizes, 64..9022\n", prog,
 					optarg, MAX_LIST);
 				return -1;
 			}
@@ -228,7 +230,7 @@ static struct zcd_config *case_config(const struct bench_opts *o, enum bench_mod
 {
 	char path[ZCD_FILE_PATH_MAX], err[512];
 	struct zcd_config *cfg;
-	uint32_t mtu = size > 1514 ? size - 14 : 1500;
+	uint32_t mtu = size - ETH_FCS_LEN > 1514 ? size - ETH_FCS_LEN - 14 : 1500;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/zcd-bench-%d.yaml", o->workdir, (int)getpid());
@@ -318,9 +320,10 @@ static uint64_t trial(struct zcd_dataplane *dp, uint8_t *const *templates, unsig
 			return 0;
 		/* The NIC's part: DMA the frame, fill in the descriptor. */
 		for (unsigned i = 0; i < BENCH_BURST; i++) {
-			dma_write(rte_pktmbuf_mtod(m[i], uint8_t *), templates[next], size, hot);
-			m[i]->data_len = (uint16_t)size;
-			m[i]->pkt_len = size;
+			dma_write(rte_pktmbuf_mtod(m[i], uint8_t *), templates[next], size - ETH_FCS_LEN,
+				  hot);
+			m[i]->data_len = (uint16_t)(size - ETH_FCS_LEN);
+			m[i]->pkt_len = size - ETH_FCS_LEN;
 			next = next + 1 == nb_templates ? 0 : next + 1;
 		}
 		t0 = rte_rdtsc_precise();
