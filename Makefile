@@ -62,7 +62,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
 	$(BUILD)/zcd-bench $(BUILD)/zcd-gen
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) \
+$(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) $(wildcard bench/*.h) \
 		$(wildcard hypervisor-glue/*.h hypervisor-glue/*/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -97,7 +97,8 @@ $(BUILD)/zcdemux: $(BUILD)/obj/dataplane/main.o $(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
-$(BUILD)/zcd-bench $(BUILD)/zcd-gen: $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libzcdemux.a
+$(BUILD)/zcd-bench $(BUILD)/zcd-gen: $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/tool.o \
+		$(BUILD)/libzcdemux.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 

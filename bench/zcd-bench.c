@@ -43,6 +43,7 @@
 #include <rte_log.h>
 
 #include "dataplane.h"
+#include "tool.h"
 
 #define MAX_LIST 16
 #define BENCH_BURST 32
@@ -473,17 +474,9 @@ int main(int argc, char **argv)
 	FILE *csv = NULL;
 	int eal_args, status = EXIT_SUCCESS;
 
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout, prog);
-			return EXIT_SUCCESS;
-		}
-	eal_args = rte_eal_init(argc, argv);
-	if (eal_args < 0) {
-		fprintf(stderr, "%s: cannot initialise DPDK EAL: %s\n", prog, rte_strerror(rte_errno));
-		return EXIT_FAILURE;
-	}
-	argv[eal_args] = (char *)(uintptr_t)prog;
+	eal_args = zcd_tool_init(argc, argv, prog, usage);
+	if (eal_args <= 0)
+		return eal_args == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	if (parse_options(argc - eal_args, argv + eal_args, prog, &o) != 0) {
 		rte_eal_cleanup();
 		return 2;

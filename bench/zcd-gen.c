@@ -27,6 +27,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "tool.h"
 #include "zcdemux/config.h"
 
 #define GEN_BURST 32
@@ -280,17 +281,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int eal_args;
 
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout, prog);
-			return EXIT_SUCCESS;
-		}
-	eal_args = rte_eal_init(argc, argv);
-	if (eal_args < 0) {
-		fprintf(stderr, "%s: cannot initialise DPDK EAL: %s\n", prog, rte_strerror(rte_errno));
-		return EXIT_FAILURE;
-	}
-	argv[eal_args] = (char *)(uintptr_t)prog;
+	eal_args = zcd_tool_init(argc, argv, prog, usage);
+	if (eal_args <= 0)
+		return eal_args == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	if (parse_options(argc - eal_args, argv + eal_args, prog, &o) != 0)
 		return 2;
 	cfg = zcd_config_load(o.config, err, sizeof(err));
