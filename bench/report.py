@@ -49,6 +49,14 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def dpdk_version() -> str:
+    try:
+        return subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
 def ratio(t: dict, a: tuple, b: tuple):
     return t[a] / t[b] if a in t and b in t and t[b] > 0 else None
 
@@ -138,7 +146,7 @@ def markdown(t: dict, log_text: str, e2e_rows: list, rs: list, pngs: list, resul
     rel = os.path.dirname(os.path.abspath(results))
     out = ["# Benchmark results", "",
            f"Taken {datetime.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} CPUs, "
-           f"Linux {platform.release()}; TSC {tsc.group(1) if tsc else '?'} GHz. "
+           f"Linux {platform.release()}, DPDK {dpdk_version()}; TSC {tsc.group(1) if tsc else '?'} GHz. "
            "`make bench` regenerates this file; `bench/README.md` says what each number means.", ""]
     if mem:
         out += [f"Single-core memcpy: {mem.group(1)}.", ""]
@@ -168,8 +176,8 @@ def markdown(t: dict, log_text: str, e2e_rows: list, rs: list, pngs: list, resul
             z, tp = by.get(("zcdemux", size)), by.get(("testpmd", size))
             zr = float(z["zero_loss_mpps"]) if z else None
             tr = float(tp["zero_loss_mpps"]) if tp else None
-            rel = f"{zr / tr:.2f}" if zr is not None and tr else "–"
-            out.append(f"| {size} | {zr if zr is not None else '–'} | {tr if tr is not None else '–'} | {rel} | "
+            zt = f"{zr / tr:.2f}" if zr is not None and tr else "–"
+            out.append(f"| {size} | {zr if zr is not None else '–'} | {tr if tr is not None else '–'} | {zt} | "
                        f"{z['max_mpps'] if z else '–'} | {tp['max_mpps'] if tp else '–'} |")
         out.append("")
     out += ["## Ratios", "", "| ratio | measured | goal | |", "|---|---:|---|---|"]
@@ -177,6 +185,8 @@ def markdown(t: dict, log_text: str, e2e_rows: list, rs: list, pngs: list, resul
         out.append(f"| {name} ({how}) | {'%.2f' % v if v is not None else 'not measured'} | {goal} | "
                    f"{'met' if ok else ('**missed**' if ok is False else '')} |")
     out.append("")
+    if any(ok is False for _, _, _, ok, _ in rs):
+        out += ["Why a goal is missed, with a profile: `bench/README.md`, \"Where a goal is missed\".", ""]
     for p in pngs:
         out += [f"![{os.path.basename(p)}]({os.path.relpath(p, rel)})", ""]
     return "\n".join(out)
