@@ -87,6 +87,29 @@ static int port_probe(struct zcd_dataplane *dp, unsigned idx)
 	return 0;
 }
 
+/*
+ * The NUMA node of the probed ports (virtual devices have none: this
+ * lcore's).  With ports on several nodes, the first port's wins and the
+ * others' frames cross the interconnect.
+ */
+static int ports_node(const struct zcd_dataplane *dp)
+{
+	int node = SOCKET_ID_ANY;
+
+	for (unsigned p = 0; p < dp->nb_ports; p++) {
+		int n = rte_eth_dev_socket_id(dp->ports[p].port_id);
+
+		if (n == SOCKET_ID_ANY)
+			continue;
+		if (node == SOCKET_ID_ANY)
+			node = n;
+		else if (n != node)
+			ZCD_LOG(WARNING, "ports[%u] (%s) is on NUMA node %d, the pool on node %d\n", p,
+				dp->cfg->ports[p].name, n, node);
+	}
+	return node == SOCKET_ID_ANY ? (int)rte_socket_id() : node;
+}
+
 /* Give the port its receive queue and start it: it takes buffers from now on. */
 static int port_start(struct zcd_dataplane *dp, unsigned idx)
 {
@@ -148,19 +171,26 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 {
 	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
 	uint32_t nb_bufs = zcd_dataplane_pool_size(cfg);
-	int socket = (int)rte_socket_id();
+	int socket;
 	char err[256];
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
 	dp->nb_vms = cfg->nb_vms;
+	/* The devices first: the pool goes where they are. */
+	for (unsigned p = 0; p < cfg->nb_ports; p++) {
+		dp->nb_ports = p + 1;
+		if (port_probe(dp, p) != 0)
+			return -1;
+	}
+	socket = ports_node(dp);
 	dp->pool = zcd_pool_create(nb_bufs, pages_per_buf, socket, err, sizeof(err));
 	if (dp->pool == NULL) {
 		ZCD_LOG(ERR, "buffer pool: %s\n", err);
 		return -1;
 	}
-	ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB\n", nb_bufs, pages_per_buf,
-		dp->pool->region.bytes / 1024);
+	ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB, NUMA node %d\n", nb_bufs,
+		pages_per_buf, dp->pool->region.bytes / 1024, socket);
 	if (zcd_demux_build(&dp->demux, cfg) != 0) {
 		ZCD_LOG(ERR, "demux table: %s\n", strerror(errno));
 		return -1;
@@ -199,13 +229,8 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		}
 	}
 
-	/* Devices first: an IOMMU backend maps the pool for the devices
-	 * probed; then the ports start and post buffers. */
-	for (unsigned p = 0; p < cfg->nb_ports; p++) {
-		dp->nb_ports = p + 1;
-		if (port_probe(dp, p) != 0)
-			return -1;
-	}
+	/* An IOMMU backend maps the pool for the devices probed; then the
+	 * ports start and post buffers. */
 	if (zcd_dma_init(&dp->dma, cfg, &dp->pool->region, err, sizeof(err)) != 0) {
 		ZCD_LOG(ERR, "%s\n", err);
 		return -1;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <numa.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
@@ -267,6 +269,19 @@ static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned 
 	pool->mbuf_of[i] = m;
 }
 
+/*
+ * Put the region's pages on NUMA node socket (where the device writes and
+ * the dataplane reads them), if there is more than one node, then fault
+ * them all in now rather than on the hot path.
+ */
+static void region_place(uint8_t *base, size_t bytes, int socket)
+{
+	if (socket >= 0 && numa_available() >= 0 && numa_max_node() > 0)
+		numa_tonode_memory(base, bytes, socket);
+	for (size_t off = 0; off < bytes; off += ZCD_PAGE_SIZE)
+		base[off] = 0;
+}
+
 struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int socket, char *err,
 				 size_t errlen)
 {
@@ -298,13 +313,14 @@ struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int s
 	/* Ordinary anonymous pages: zeroed by the kernel, page-aligned, and
 	 * pinnable by a hypervisor helper; none of DPDK's metadata is in them. */
 	pool->region.base = mmap(NULL, pool->region.bytes, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pool->region.base == MAP_FAILED) {
 		pool->region.base = NULL;
 		snprintf(err, errlen, "cannot map %zu bytes for %u buffers: %s",
 			 pool->region.bytes, nb_bufs, strerror(errno));
 		goto fail;
 	}
+	region_place(pool->region.base, pool->region.bytes, socket);
 	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0, socket);
 	pool->free_stack =
 		rte_calloc_socket("zcd_free_stack", nb_bufs, sizeof(*pool->free_stack), 0, socket);
