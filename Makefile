@@ -139,7 +139,7 @@ demo: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/zcdemux
+integration: $(BUILD)/zcdemux $(BUILD)/zcd-gen $(BUILD)/zcd-bench
 	$(PYTHON) tests/integration/run.py --binary $(BUILD)/zcdemux --work $(BUILD)/it
 
 check: unit integration

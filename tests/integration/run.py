@@ -16,8 +16,10 @@ run the daemon, then check
 Then: the demo exactly as `make demo` runs it (configs/demo.yaml, relative
 paths, from a scratch cwd), configuration errors (non-zero exit, one
 "<config>:<line>: <key>: ..." line on stderr, no sink created, no EAL output),
---help, --duration, SIGINT, the live counters over DPDK telemetry, and the
-same scenarios through a real network port (veth + net_af_packet, as root).
+--help, --duration, SIGINT, the live counters over DPDK telemetry, the
+same scenarios through a real network port (veth + net_af_packet, as root),
+and the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
+frame by frame; zcd-bench's CSV).
 
 Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
 the default is 3 when the binary looks ASan-instrumented, else 1).
@@ -45,6 +47,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
 
 import zcdgen  # noqa: E402
+import tools_test  # noqa: E402
 
 VM_COUNTERS = ["rx_packets", "rx_bytes", "remapped", "copied", "dropped_no_credit", "returned",
                "bad_returns", "residue_bytes"]
@@ -865,6 +868,8 @@ def main(argv=None) -> int:
     tests.append(("fault_injection", lambda: test_fault_injection(ctx)))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
+    tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))
+    tests.append(("bench", lambda: tools_test.test_bench(ctx, sys.modules[__name__])))
     if a.filter:
         tests = [t for t in tests if a.filter in t[0]]
     if a.list:

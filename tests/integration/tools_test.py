@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Integration tests of the benchmark tools, run by run.py.
+
+  memif       zcd-gen, a DPDK generator in its own process, sends to four VMs
+              through net_memif (a shared-memory port); every VM's sink must
+              hold exactly its frames, byte for byte, copied below
+              copy_threshold and remapped above, and every counter add up;
+  bench       zcd-bench measures every mode, size and VM count it is asked
+              for and writes a CSV with one well-formed row per case.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import zcdgen
+
+VMS = [("vm1", "02:00:00:00:00:01", 0), ("vm2", "02:00:00:00:00:02", 0),
+       ("vm3", "02:00:00:00:00:03", 10), ("vm4", "02:00:00:00:00:04", 0)]
+GEN_SRC = bytes([0x02, 0x47, 0x45, 0x4E, 0x00, 0x01])  # zcd-gen's source MAC
+FCS = 4
+
+
+def gen_frame(vm: int, size: int) -> bytes:
+    """The frame zcd-gen sends to VM number vm: on the wire size bytes, FCS not included."""
+    _, mac, vlan = VMS[vm]
+    f = bytearray(zcdgen.parse_mac(mac) + GEN_SRC)
+    if vlan:
+        f += bytes([0x81, 0x00, vlan >> 8, vlan & 0xFF])
+    f += bytes([0x88, 0xB5])
+    f += bytes((i + vm) & 0xFF for i in range(len(f), size - FCS))
+    return bytes(f)
+
+
+def _wait_line(path: str, text: str, proc: subprocess.Popen, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with open(path, errors="replace") as fh:
+                if text in fh.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _port_rx(stats: str) -> int:
+    try:
+        with open(stats) as fh:
+            return json.load(fh)["ports"][0]["rx_packets"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return -1
+
+
+def _sanitizer(rt, text: str) -> list:
+    return [f"sanitizer report:\n{rt.tail(text, 30)}" for m in rt.SANITIZER_MARKERS if m in text][:1]
+
+
+def test_memif(ctx, rt):
+    """rt: run.py's namespace (Outcome, eal_args, fresh_dir, tail, SANITIZER_MARKERS)."""
+    name = "memif"
+    t0 = time.monotonic()
+    wd = rt.fresh_dir(os.path.join(ctx.work, name))
+    gen = os.path.join(os.path.dirname(ctx.binary), "zcd-gen")
+    sock = os.path.join(wd, "memif.sock")
+    stats = os.path.join(wd, "stats.json")
+    config = os.path.join(wd, "config.yaml")
+    lines = [f'ports:\n  - {{name: uplink, devargs: "net_memif0,role=server,socket={sock},socket-abstract=no"}}',
+             "hypervisor: {backend: sim}", "vms:"]
+    for name_, mac, vlan in VMS:
+        lines.append(f'  - {{name: {name_}, macs: ["{mac}"]' + (f", vlan: {vlan}" if vlan else "") +
+                     f', sim: {{sink: "{os.path.join(wd, name_ + ".pcap")}"}}}}')
+    with open(config, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+    argv = [ctx.binary] + rt.eal_args(name) + ["--", "--config", config, "--stats-json", stats,
+                                            "--stats-interval", "1"]
+    out = open(os.path.join(wd, "daemon.stdout"), "wb")
+    daemon = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    probs, sent = [], {}
+    try:
+        if not _wait_line(out.name, "zcdemux: running:", daemon, ctx.timeout):
+            raise RuntimeError("zcdemux did not start")
+        gen_core = "1" if (os.cpu_count() or 1) > 1 else "0"
+        # Below copy_threshold (copied), then above it (remapped).
+        for size in (128, 1518):
+            g = subprocess.run([gen, "--no-huge", "-m", "256", "--no-pci", "-l", gen_core,
+                                "--file-prefix", f"zcd-it-memif-gen-{os.getpid()}",
+                                "--log-level=lib.eal:warning", "--no-telemetry",
+                                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no",
+                                "--", "--config", config, "--size", str(size), "--rate", "20000",
+                                "--time", "0.5"],
+                               capture_output=True, text=True, timeout=ctx.timeout)
+            if g.returncode != 0:
+                raise RuntimeError(f"zcd-gen {size} B: status {g.returncode}: {rt.tail(g.stderr)}")
+            sent[size] = json.loads(g.stdout.strip().splitlines()[-1])
+            if sent[size]["not_taken"] != 0:
+                probs.append(f"zcd-gen {size} B: the port refused {sent[size]['not_taken']} frames")
+        total = sum(s["sent"] for s in sent.values())
+        end = time.monotonic() + 10
+        while _port_rx(stats) < total and time.monotonic() < end:
+            time.sleep(0.2)
+    except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as ex:
+        probs.append(str(ex))
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        try:
+            daemon.wait(timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+            probs.append("zcdemux did not stop on SIGINT")
+        out.close()
+    if probs:
+        return rt.Outcome(name, probs + [f"daemon output:\n{rt.tail(open(out.name).read())}"],
+                       time.monotonic() - t0)
+    probs += _sanitizer(rt, open(out.name, errors="replace").read())
+    if daemon.returncode != 0:
+        probs.append(f"exit status {daemon.returncode}, expected 0")
+    with open(stats) as fh:
+        st = json.load(fh)
+    if st["pool"]["free"] != st["pool"]["pages"]:
+        probs.append(f"pool not whole: {st['pool']}")
+    if any(st["drops"].values()) or st["ports"][0]["rx_missed"]:
+        probs.append(f"drops: {st['drops']}, port {st['ports'][0]}")
+    for v, (vm_name, _, _) in enumerate(VMS):
+        expected = []
+        for size in (128, 1518):
+            n = sent[size]["sent"]
+            # zcd-gen goes round robin over the VMs, starting at the first.
+            expected += [gen_frame(v, size)] * ((n - v + len(VMS) - 1) // len(VMS))
+        got = [r[4] for r in zcdgen.parse_pcap(open(os.path.join(wd, vm_name + ".pcap"), "rb").read()).records]
+        if got != expected:
+            first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+            probs.append(f"{vm_name}: sink has {len(got)} frames, expected {len(expected)}; first difference "
+                         f"at frame {first}")
+        vs = next(x for x in st["vms"] if x["name"] == vm_name)
+        small = sum(1 for f in expected if len(f) < 256)
+        want = {"rx_packets": len(expected), "rx_bytes": sum(len(f) for f in expected),
+                "copied": small, "remapped": len(expected) - small, "returned": len(expected),
+                "residue_bytes": 0, "bad_returns": 0, "dropped_no_credit": 0}
+        for k, val in want.items():
+            if vs.get(k) != val:
+                probs.append(f"{vm_name}.{k}: expected {val}, actual {vs.get(k)}")
+    note = ", ".join(f"{s} B: {sent[s]['sent']} frames" for s in sent) + " over net_memif from zcd-gen"
+    return rt.Outcome(name, probs[:ctx.max_problems], time.monotonic() - t0, note)
+
+
+def test_bench(ctx, rt):
+    name = "bench"
+    t0 = time.monotonic()
+    wd = rt.fresh_dir(os.path.join(ctx.work, name))
+    out_csv = os.path.join(wd, "dataplane.csv")
+    bench = os.path.join(os.path.dirname(ctx.binary), "zcd-bench")
+    r = subprocess.run([bench, "--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix",
+                        f"zcd-it-bench-{os.getpid()}", "--log-level=lib.eal:warning", "--no-telemetry",
+                        "--", "--sizes", "64,1518,9000", "--vms", "1,4", "--frames", "256", "--repeats", "3",
+                        "--csv", out_csv, "--workdir", wd],
+                       capture_output=True, text=True, timeout=ctx.timeout)
+    probs = _sanitizer(rt, r.stderr)
+    if r.returncode != 0:
+        probs.append(f"zcd-bench: status {r.returncode}: {rt.tail(r.stderr)}")
+    if "memcpy on one core" not in r.stdout:
+        probs.append("zcd-bench did not print the memcpy bandwidth")
+    try:
+        with open(out_csv, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as ex:
+        return rt.Outcome(name, probs + [f"no CSV: {ex}"], time.monotonic() - t0)
+    cases = {(r_["mode"], r_["frame_bytes"], r_["vms"]) for r_ in rows}
+    want = {(m, s, v) for m in ("remap", "copy", "drop") for s in ("64", "1518", "9000") for v in ("1", "4")}
+    if cases != want or len(rows) != len(want):
+        probs.append(f"CSV cases: {sorted(cases)}, expected {sorted(want)}")
+    for row in rows:
+        if not (float(row["cycles_per_frame"]) > 0 and float(row["mpps"]) > 0):
+            probs.append(f"CSV row without a measurement: {row}")
+    return rt.Outcome(name, probs[:ctx.max_problems], time.monotonic() - t0,
+                   f"{len(rows)} cases measured (correctness only; no timing asserted)")
