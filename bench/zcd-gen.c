@@ -62,6 +62,7 @@ static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s [EAL options] -- --config FILE [options]\n"
+		"       %s --list-vms --config FILE\n"
 		"\n"
 		"Send frames to the VMs of the zcdemux configuration FILE (each VM's first\n"
 		"MAC, its VLAN tag if it has one; round robin) out of DPDK port 0, at a fixed\n"
@@ -83,8 +84,11 @@ static void usage(FILE *out, const char *prog)
 		"  -b, --receive        also receive (and free) frames coming back, for a\n"
 		"                       forwarding peer; a shared-memory port's queues must\n"
 		"                       match the peer's (memif: our rx = its tx)\n"
-		"  -h, --help           this text\n",
-		prog);
+		"  -h, --help           this text\n"
+		"\n"
+		"--list-vms prints \"NAME MAC VLAN\" for every MAC of every VM of FILE (VLAN 0:\n"
+		"untagged) and exits, without starting DPDK: the pktgen scripts use it.\n",
+		prog, prog);
 }
 
 static int parse_options(int argc, char **argv, const char *prog, struct gen_opts *o)
@@ -226,6 +230,27 @@ static int port_start(uint16_t port, struct rte_mempool *mp, bool receive)
 	return -1;
 }
 
+/* "NAME MAC VLAN" per VM and MAC (VLAN 0: untagged), as the loader read them. */
+static int list_vms(const char *path)
+{
+	char err[512];
+	struct zcd_config *cfg = zcd_config_load(path, err, sizeof(err));
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	for (unsigned v = 0; v < cfg->nb_vms; v++)
+		for (unsigned k = 0; k < cfg->vms[v].nb_macs; k++) {
+			const uint8_t *m = cfg->vms[v].macs[k];
+
+			printf("%s %02x:%02x:%02x:%02x:%02x:%02x %u\n", cfg->vms[v].name, m[0], m[1],
+			       m[2], m[3], m[4], m[5], cfg->vms[v].vlan);
+		}
+	zcd_config_free(cfg);
+	return 0;
+}
+
 struct gen_counts {
 	uint64_t offered, sent, received, cycles;
 };
@@ -281,6 +306,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int eal_args;
 
+	/* For scripts (bench/pktgen): the VMs of a configuration, no DPDK. */
+	if (argc == 4 && strcmp(argv[1], "--list-vms") == 0 && strcmp(argv[2], "--config") == 0)
+		return list_vms(argv[3]);
 	eal_args = zcd_tool_init(argc, argv, prog, usage);
 	if (eal_args <= 0)
 		return eal_args == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -35,8 +35,9 @@ IOMMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT_DIR=$IOMMU_DIR
 
 # The DMA path: vfio-pci and the IOMMU type1 driver for DPDK, e1000 for the
-# kernel's sending NIC.  Dependencies come from each module's modinfo.
-VM_BOOT_MODULES=(irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci e1000)
+# kernel's sending NIC, pktgen for bench/pktgen/zcd-pktgen.sh.  Dependencies
+# come from each module's modinfo.
+VM_BOOT_MODULES=(irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci e1000 pktgen)
 DPDK_PMDS="bus_pci bus_vdev mempool_ring net_e1000"
 OUT=$REPO_ROOT/build/iommu/images
 PAYLOADS=()

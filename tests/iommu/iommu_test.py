@@ -55,7 +55,9 @@ CASES = {
     "deferred": {"backend": "vfio", "mode": "deferred", "deferred_batch": 16,
                  "deferred_max_us": 2000, "check": True},
 }
-ALL_CASES = list(CASES) + ["fault"]
+ALL_CASES = list(CASES) + ["fault", "pktgen"]
+# bench/pktgen/zcd-pktgen.sh from the VM's kernel NIC: per stream (VM MAC).
+PKTGEN_SIZE, PKTGEN_COUNT, PKTGEN_RATE = 512, 40, 2000
 
 
 def log(msg: str) -> None:
@@ -86,6 +88,38 @@ def fault_case():
     return scn, cfg
 
 
+def pktgen_args(scn) -> str:
+    """One zcd-pktgen.sh stream per VM MAC, with the VM's VLAN."""
+    return " ".join(f"-d {m}" + (f"/{v.vlan}" if v.vlan else "") for v in scn.vms for m in v.macs)
+
+
+def check_pktgen(stats: dict, scn, text: str, console: str) -> list:
+    """Every stream's frames reached the VM owning the MAC, whole."""
+    probs = []
+    st = stats.get("pktgen")
+    if not isinstance(st, dict) or "vms" not in st:
+        return [f"pktgen: no stats JSON ({st})"]
+    for v in scn.vms:
+        got = next((x for x in st["vms"] if x["name"] == v.name), {})
+        want = PKTGEN_COUNT * len(v.macs)
+        frame = PKTGEN_SIZE - 4  # on the wire with the FCS; the buffer holds the frame without it
+        if (got.get("rx_packets"), got.get("rx_bytes"), got.get("remapped")) != (want, want * frame, want):
+            probs.append(f"pktgen: {v.name}: rx_packets/rx_bytes/remapped {got.get('rx_packets')}/"
+                         f"{got.get('rx_bytes')}/{got.get('remapped')}, expected {want}/{want * frame}/{want}")
+        if got.get("residue_bytes") != 0 or got.get("returned") != want:
+            probs.append(f"pktgen: {v.name}: {got}")
+    if any(st["drops"].values()):
+        probs.append(f"pktgen: drops {st['drops']}")
+    pool = st.get("pool", {})
+    if pool.get("free") != pool.get("pages"):
+        probs.append(f"pktgen: pool not whole: {pool}")
+    if not re.search(r"^exit pktgen rc=0$", text, re.M):
+        probs.append("pktgen: zcdemux exit status not 0")
+    if len(re.findall(r"zcd-pktgen: \S+: sent \d+: OK", console)) != sum(len(v.macs) for v in scn.vms):
+        probs.append("pktgen: not every stream reported OK")
+    return probs
+
+
 def build_payload(work: str, scn, exp, fault_scn, fault_cfg, cases: list) -> str:
     pay = os.path.join(work, "payload")
     shutil.rmtree(pay, ignore_errors=True)
@@ -104,10 +138,16 @@ def build_payload(work: str, scn, exp, fault_scn, fault_cfg, cases: list) -> str
                               exp.per_vm[v.name])
     with open(os.path.join(pay, "fault.yaml"), "w") as fh:
         fh.write(zcdgen.yaml_dump(fault_cfg))
+    with open(os.path.join(pay, "pktgen.yaml"), "w") as fh:
+        fh.write(zcdgen.yaml_dump(case_config(scn, "pktgen", CASES["strict"])))
+    shutil.copy2(os.path.join(REPO, "bench", "pktgen", "zcd-pktgen.sh"), pay)
     with open(os.path.join(pay, "expect.env"), "w") as fh:
         fh.write(f"N={len(scn.frames)}\nN_FAULT={len(fault_scn.frames)}\n"
                  f"REPLAY_RATE={REPLAY_RATE}\nWAIT_SECS={WAIT_SECS}\n"
-                 f"CASES='{' '.join(cases)}'\n")
+                 f"CASES='{' '.join(cases)}'\n"
+                 f"PKTGEN_ARGS='{pktgen_args(scn)}'\nPKTGEN_SIZE={PKTGEN_SIZE}\n"
+                 f"PKTGEN_COUNT={PKTGEN_COUNT}\nPKTGEN_RATE={PKTGEN_RATE}\n"
+                 f"N_PKTGEN={PKTGEN_COUNT * sum(len(v.macs) for v in scn.vms)}\n")
     return pay
 
 
@@ -163,6 +203,9 @@ def check(console: str, scn, exp, cases: list) -> tuple[list, list]:
         m = re.search(rf"^dmar after-{case} faults=(\d+)$", text, re.M)
         if not m or m.group(1) != "0":
             probs.append(f"{case}: IOMMU faults in dmesg: {m.group(1) if m else 'unknown'}, expected 0")
+    if "pktgen" in cases:
+        probs += check_pktgen(stats, scn, text, console)
+        report.append("pktgen: " + "; ".join(x.strip() for x in re.findall(r"zcd-pktgen: .*", console)))
     if "fault" not in cases:
         return probs, report
     fi = stats.get("fault", {}).get("fault_injection", {})

@@ -13,6 +13,8 @@
 #   fault     one stalled VM; --inject-dma-fault posts the old IOVA of a
 #             buffer that VM holds: the NIC's write must fault in the IOMMU
 #             (dmesg) and leave the page unchanged
+#   pktgen    the kernel's packet generator (bench/pktgen/zcd-pktgen.sh)
+#             sends a fixed count to every VM MAC instead of zcd-replay
 #
 # It prints, per case, the exit status, the stats JSON, each sink compared
 # with the expected frames (zcd-pcapcmp), and the IOMMU faults in dmesg.
@@ -61,7 +63,13 @@ run_case() {
 		>"/run/$name.out" 2>&1 &
 	pid=$!
 	wait_until running "/run/$name.out" || { cat "/run/$name.out"; fail "$name: zcdemux did not start"; }
-	$P/zcd-replay --rate "$REPLAY_RATE" "$ZCD_SEND_IF" "$P/$traffic" || fail "$name: zcd-replay failed"
+	if [ "$traffic" = pktgen ]; then
+		# shellcheck disable=SC2086 # PKTGEN_ARGS holds one -d per stream
+		sh "$P/zcd-pktgen.sh" -i "$ZCD_SEND_IF" $PKTGEN_ARGS -s "$PKTGEN_SIZE" \
+			-n "$PKTGEN_COUNT" -r "$PKTGEN_RATE" || fail "$name: zcd-pktgen.sh failed"
+	else
+		$P/zcd-replay --rate "$REPLAY_RATE" "$ZCD_SEND_IF" "$P/$traffic" || fail "$name: zcd-replay failed"
+	fi
 	wait_until port_rx_is "/run/$name.json" "$frames" || {
 		cat "/run/$name.out" "/run/$name.json"
 		dmesg | grep DMAR | tail -n 5
@@ -85,6 +93,7 @@ run_case() {
 for c in $CASES; do
 	case $c in
 	fault) run_case fault fault.pcap "$N_FAULT" --inject-dma-fault ;;
+	pktgen) run_case pktgen pktgen "$N_PKTGEN" ;;
 	*) run_case "$c" traffic.pcap "$N" ;;
 	esac
 done
