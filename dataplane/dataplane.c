@@ -15,6 +15,7 @@
 RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
 
 #define POOL_SLACK_BUFFERS 64
+#define UNUSED_TX_DESCRIPTORS 64 /* the driver may round it up */
 #define SHUTDOWN_REVOKE_WAIT_S 5
 #define SHUTDOWN_REVOKE_GAP_US 20000 /* each failed try may log per page (Xen) */
 
@@ -78,7 +79,9 @@ static int port_probe(struct zcd_dataplane *dp, unsigned idx)
 			idx, pc->name, dp->cfg->mtu, info.max_mtu);
 		return -1;
 	}
-	rc = rte_eth_dev_configure(port->port_id, 1, 0, &conf);
+	/* One transmit queue, never used: shared-memory ports (memif) pair each
+	 * ring with the peer's, and a peer that also receives needs ours. */
+	rc = rte_eth_dev_configure(port->port_id, 1, 1, &conf);
 	if (rc != 0) {
 		ZCD_LOG(ERR, "ports[%u] (%s): cannot configure: %s\n", idx, pc->name, strerror(-rc));
 		return -1;
@@ -115,17 +118,18 @@ static int port_start(struct zcd_dataplane *dp, unsigned idx)
 {
 	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
 	struct zcd_port_state *port = &dp->ports[idx];
-	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors;
+	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors, nb_txd = UNUSED_TX_DESCRIPTORS;
+	unsigned socket = (unsigned)rte_eth_dev_socket_id(port->port_id);
 	struct rte_eth_dev_info info;
 	int rc;
 
-	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, NULL);
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, &nb_txd);
 	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd,
-					    (unsigned)rte_eth_dev_socket_id(port->port_id), NULL,
-					    dp->pool->mp);
+		rc = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd, socket, NULL, dp->pool->mp);
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(port->port_id, 0, nb_txd, socket, NULL);
 	if (rc != 0) {
-		ZCD_LOG(ERR, "ports[%u] (%s): cannot set up receive queue: %s\n", idx, pc->name,
+		ZCD_LOG(ERR, "ports[%u] (%s): cannot set up its queues: %s\n", idx, pc->name,
 			strerror(-rc));
 		return -1;
 	}
