@@ -870,6 +870,7 @@ def main(argv=None) -> int:
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))
     tests.append(("bench", lambda: tools_test.test_bench(ctx, sys.modules[__name__])))
+    tests.append(("testpmd", lambda: tools_test.test_testpmd(ctx, sys.modules[__name__])))
     if a.filter:
         tests = [t for t in tests if a.filter in t[0]]
     if a.list:

@@ -6,7 +6,11 @@
               hold exactly its frames, byte for byte, copied below
               copy_threshold and remapped above, and every counter add up;
   bench       zcd-bench measures every mode, size and VM count it is asked
-              for and writes a CSV with one well-formed row per case.
+              for and writes a CSV with one well-formed row per case;
+  testpmd     dpdk-testpmd, driven by a command file from
+              bench/pktgen/zcd-testpmd-cmds.sh, sends exactly 5 bursts of 32
+              frames to one VM through net_memif; that VM gets them all, the
+              others nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +64,84 @@ def _port_rx(stats: str) -> int:
 
 def _sanitizer(rt, text: str) -> list:
     return [f"sanitizer report:\n{rt.tail(text, 30)}" for m in rt.SANITIZER_MARKERS if m in text][:1]
+
+
+def _start_daemon(ctx, rt, name: str, wd: str, sinks: bool):
+    """zcdemux on a net_memif server port with VMS; (process, stdout path, socket, stats, config)."""
+    sock = os.path.join(wd, "memif.sock")
+    stats = os.path.join(wd, "stats.json")
+    config = os.path.join(wd, "config.yaml")
+    lines = [f'ports:\n  - {{name: uplink, devargs: "net_memif0,role=server,socket={sock},socket-abstract=no"}}',
+             "hypervisor: {backend: sim}", "vms:"]
+    for name_, mac, vlan in VMS:
+        sim = f', sim: {{sink: "{os.path.join(wd, name_ + ".pcap")}"}}' if sinks else ""
+        lines.append(f'  - {{name: {name_}, macs: ["{mac}"]' + (f", vlan: {vlan}" if vlan else "") + sim + "}")
+    with open(config, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    argv = [ctx.binary] + rt.eal_args(name) + ["--", "--config", config, "--stats-json", stats,
+                                               "--stats-interval", "1"]
+    out = os.path.join(wd, "daemon.stdout")
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, out, sock, stats, config
+
+
+def _stop_daemon(ctx, proc) -> list:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=ctx.timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return ["zcdemux did not stop on SIGINT"]
+    return [] if proc.returncode == 0 else [f"zcdemux exit status {proc.returncode}, expected 0"]
+
+
+def test_testpmd(ctx, rt):
+    name = "testpmd"
+    t0 = time.monotonic()
+    wd = rt.fresh_dir(os.path.join(ctx.work, name))
+    size, bursts = 300, 5
+    proc, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=False)
+    probs = []
+    try:
+        if not _wait_line(out, "zcdemux: running:", proc, ctx.timeout):
+            raise RuntimeError("zcdemux did not start")
+        cmds = os.path.join(wd, "cmds")
+        with open(cmds, "w") as fh:
+            subprocess.run([os.path.join(rt.REPO, "bench", "pktgen", "zcd-testpmd-cmds.sh"), "-c", config,
+                            "-v", "vm2", "-s", str(size), "-m", "burst", "-n", str(bursts)],
+                           stdout=fh, check=True, timeout=60,
+                           env=dict(os.environ, ZCD_GEN=os.path.join(os.path.dirname(ctx.binary), "zcd-gen")))
+        cores = "0,1" if (os.cpu_count() or 1) > 1 else "0"
+        tp = subprocess.run(["dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", cores,
+                             "--file-prefix", f"zcd-it-testpmd-client-{os.getpid()}", "--log-level=lib.eal:warning",
+                             "--no-telemetry", "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no",
+                             "--", "-i", "--total-num-mbufs=4096", "--cmdline-file", cmds],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=ctx.timeout)
+        if tp.returncode != 0:
+            raise RuntimeError(f"dpdk-testpmd: status {tp.returncode}: {rt.tail(tp.stdout + tp.stderr)}")
+        want = bursts * 32
+        end = time.monotonic() + 10
+        while _port_rx(stats) < want and time.monotonic() < end:
+            time.sleep(0.2)
+    except (RuntimeError, subprocess.SubprocessError, OSError) as ex:
+        probs.append(str(ex))
+    probs += _stop_daemon(ctx, proc)
+    probs += _sanitizer(rt, open(out, errors="replace").read())
+    if not probs:
+        with open(stats) as fh:
+            st = json.load(fh)
+        for vs in st["vms"]:
+            n = bursts * 32 if vs["name"] == "vm2" else 0
+            got = (vs["rx_packets"], vs["rx_bytes"], vs["remapped"], vs["returned"], vs["residue_bytes"])
+            if got != (n, n * (size - FCS), n, n, 0):
+                probs.append(f"{vs['name']}: rx_packets/rx_bytes/remapped/returned/residue {got}, "
+                             f"expected {(n, n * (size - FCS), n, n, 0)}")
+        if st["pool"]["free"] != st["pool"]["pages"] or any(st["drops"].values()):
+            probs.append(f"pool {st['pool']}, drops {st['drops']}")
+    return rt.Outcome(name, probs[:ctx.max_problems], time.monotonic() - t0,
+                      f"{bursts} bursts of 32 {size}-byte frames from testpmd over net_memif")
 
 
 def test_memif(ctx, rt):
