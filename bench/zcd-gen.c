@@ -36,6 +36,7 @@
 #define MAX_TEMPLATES 512
 #define LINK_WAIT_S 10
 #define LINK_SETTLE_MS 500
+#define LINGER_MS 200
 #define ETH_FCS_LEN 4
 
 /* IMIX: 7 parts 64 B, 4 parts 594 B, 1 part 1518 B. */
@@ -342,6 +343,9 @@ int main(int argc, char **argv)
 		warmup_sent = w.sent;
 	}
 	c = send_for(&o, mp, t, nb_t, &next, o.seconds);
+	/* Frames still in a shared-memory ring are lost when the port closes:
+	 * give the receiver time to take them. */
+	rte_delay_ms(LINGER_MS);
 	printf("{\"warmup_sent\": %" PRIu64 ", \"offered\": %" PRIu64 ", \"sent\": %" PRIu64
 	       ", \"not_taken\": %" PRIu64 ", \"received\": %" PRIu64
 	       ", \"seconds\": %.3f, \"mpps\": %.4f}\n",
