@@ -46,6 +46,8 @@
 #include "tool.h"
 
 #define MAX_LIST 16
+#define MAX_REPEATS 64
+#define MAX_FRAMES (1 << 26)
 #define BENCH_BURST 32
 #define BENCH_CREDITS 256
 #define MEMCPY_BYTES (128u << 20)
@@ -90,8 +92,8 @@ static void usage(FILE *out, const char *prog)
 		"                      4096,9000); the buffer holds the frame without FCS\n"
 		"  -v, --vms LIST      numbers of VMs the frames are spread over, round robin\n"
 		"                      (default 1,4,64)\n"
-		"  -n, --frames N      frames per trial (default 65536)\n"
-		"  -r, --repeats N     trials per case; the median is reported (default 7)\n"
+		"  -n, --frames N      frames per trial, 32..67108864 (default 65536)\n"
+		"  -r, --repeats N     trials per case, 1..64; the median is reported (default 7)\n"
 		"  -o, --csv FILE      write the results as CSV\n"
 		"  -w, --workdir DIR   where the generated configurations go (default /tmp)\n"
 		"      --hot           leave each frame in this core's caches after the \"NIC\"\n"
@@ -181,16 +183,20 @@ static int parse_options(int argc, char **argv, const char *prog, struct bench_o
 			}
 			break;
 		case 'n':
-		case 'r':
-			if (parse_list(optarg, &n, &one, 1, 1u << 26) != 0 || one != 1) {
-				fprintf(stderr, "%s: -%c: \"%s\" is not a positive number\n", prog, c,
-					optarg);
+			if (parse_list(optarg, &n, &one, BENCH_BURST, MAX_FRAMES) != 0 || one != 1) {
+				fprintf(stderr, "%s: --frames: \"%s\": %d..%d\n", prog, optarg,
+					BENCH_BURST, MAX_FRAMES);
 				return -1;
 			}
-			if (c == 'n')
-				o->frames = n;
-			else
-				o->repeats = n;
+			o->frames = n;
+			break;
+		case 'r':
+			if (parse_list(optarg, &n, &one, 1, MAX_REPEATS) != 0 || one != 1) {
+				fprintf(stderr, "%s: --repeats: \"%s\": 1..%d\n", prog, optarg,
+					MAX_REPEATS);
+				return -1;
+			}
+			o->repeats = n;
 			break;
 		case 'o':
 			o->csv = optarg;
@@ -365,8 +371,8 @@ static int run_case(const struct bench_opts *o, enum bench_mode mode, uint32_t s
 	struct zcd_dataplane dp;
 	struct zcd_config *cfg = case_config(o, mode, size, nb_vms, instance++);
 	uint8_t *templates[ZCD_MAX_VMS];
-	double per_trial[64];
-	unsigned repeats = o->repeats > RTE_DIM(per_trial) ? RTE_DIM(per_trial) : o->repeats;
+	double per_trial[MAX_REPEATS];
+	unsigned repeats = o->repeats;
 	const char *why = "";
 	int rc = -1;
 
