@@ -1,26 +1,30 @@
 -- SPDX-License-Identifier: BSD-3-Clause
 --
--- zcd-pktgen-dpdk.lua — send to zcdemux's VMs with pktgen-dpdk.
+-- zcd-pktgen-dpdk.lua — send to zcdemux's VMs with pktgen-dpdk: one
+-- sequence packet per VM MAC, with the VM's VLAN tag, then start.
 --
--- Usage (pktgen-dpdk is not packaged by Debian; build it yourself):
---   VMS="02:00:00:00:00:01 02:00:00:00:00:02/10" SIZE=1518 RATE=10 \
+-- Not tested here: pktgen-dpdk is not packaged by Debian (build it from its
+-- own sources).  zcd-pktgen.sh (kernel pktgen) and zcd-testpmd-cmds.py send
+-- the same kind of traffic and are tested.
+--
+-- Usage:
+--   VMS="$(bench/pktgen/zcd-vms.py --specs CONFIG)" SIZE=512 RATE=10 \
 --       pktgen -l 0-2 -n 4 -- -P -m "[1:2].0" -f bench/pktgen/zcd-pktgen-dpdk.lua
 --
---   VMS    the VMs' MACs, each with /VLAN if it is on one; the list can come
---          from a zcdemux configuration:
---            VMS=$(build/zcd-gen --list-vms --config FILE |
---                  awk '{ print $3 == 0 ? $2 : $2 "/" $3 }' | tr '\n' ' ')
---   SIZE   frame size on the wire with the FCS, 64..9022 (default 64)
---   RATE   percent of the port's line rate (default 10)
---   COUNT  frames per VM, 0 = until stopped (default 0)
---   PORT   pktgen's port (default 0)
+--   VMS        the destinations, MAC or MAC/VLAN words (zcd-vms.py --specs
+--              prints every MAC of every VM of a configuration that way)
+--   SIZE       frame size on the wire with the 4-byte FCS, VLAN tag
+--              included, 64..9022 (default 64)
+--   RATE       percent of the port's line rate (default 10)
+--   COUNT      frames per VM MAC, 0 = until stopped (default 0)
+--   PORT       pktgen-dpdk port for the untagged MACs (default 0)
+--   VLAN_PORT  port for the tagged MACs (default PORT).  pktgen-dpdk tags
+--              every sequence of a port or none, so a configuration with
+--              both kinds needs two ports (or two runs with split VMS)
+--   SRC        source MAC (default 02:50:47:00:00:01)
 --
--- One sequence per VM (pktgen-dpdk has 16 per port): destination MAC, VLAN
--- tag if any, UDP/IPv4 from 198.19.0.1 to 198.18.0.N.  pktgen-dpdk's pktSize
--- leaves the FCS out, so SIZE - 4 is asked for.
---
--- Not tested here: pktgen-dpdk is not in Debian's archive.  The same traffic
--- is tested with zcd-pktgen.sh (kernel pktgen) and zcd-testpmd-cmds.sh.
+-- Each port sends its sequences in turn, one frame each: UDP/IPv4 from
+-- 198.19.0.1 to 198.18.0.N.  A port has 16 sequences, so 16 MACs at most.
 
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
 require "Pktgen"
@@ -31,42 +35,75 @@ local function env(name, default)
 	return v
 end
 
-local port = tonumber(env("PORT", "0"))
-local size = tonumber(env("SIZE", "64"))
-local rate = tonumber(env("RATE", "10"))
-local count = tonumber(env("COUNT", "0"))
-local vms = {}
-for spec in string.gmatch(env("VMS", ""), "%S+") do
-	local mac, vlan = string.match(spec, "^([%x:]+)/?(%d*)$")
-	if mac == nil then error("VMS: bad entry " .. spec) end
-	table.insert(vms, { mac = mac, vlan = tonumber(vlan) })
+local function number(name, default, low, high)
+	local v = tonumber(env(name, default))
+	if v == nil or v < low or v > high then
+		error(string.format("%s: expected %s..%s, got %s", name, low, high, tostring(os.getenv(name))))
+	end
+	return v
 end
-if #vms == 0 then error("VMS is empty: give the VMs' MACs (see the usage above)") end
-if #vms > 16 then error("pktgen-dpdk has 16 sequences per port; got " .. #vms .. " VMs") end
-if size < 64 or size > 9022 then error("SIZE: 64..9022") end
 
-local ports = tostring(port)
-pktgen.stop(ports)
-pktgen.set(ports, "rate", rate)
-pktgen.set(ports, "count", count * #vms)
-pktgen.set(ports, "seq_cnt", #vms)
-for i, vm in ipairs(vms) do
-	pktgen.seqTable(i - 1, ports, {
-		["eth_dst_addr"] = vm.mac,
-		["eth_src_addr"] = "02:50:47:00:00:01",
-		["ip_dst_addr"] = "198.18.0." .. i,
-		["ip_src_addr"] = "198.19.0.1/24",
-		["sport"] = 1234,
-		["dport"] = 5678,
-		["ethType"] = "ipv4",
-		["ipProto"] = "udp",
-		["vlanid"] = vm.vlan or 1,
-		["pktSize"] = size - 4,
-		["teid"] = 0,
-		["cos"] = 0,
-		["tos"] = 0,
-	})
-	if vm.vlan ~= nil then pktgen.vlan(ports, "on") end
+local size = number("SIZE", "64", 64, 9022)
+local rate = number("RATE", "10", 0.01, 100)
+local count = number("COUNT", "0", 0, 2 ^ 53)
+local port = number("PORT", "0", 0, 1023)
+local vlan_port = number("VLAN_PORT", tostring(port), 0, 1023)
+local src = env("SRC", "02:50:47:00:00:01")
+
+-- ports[p] = { tagged = bool, macs = { {mac=, vlan=}, ... } }
+local ports = {}
+local total = 0
+for word in string.gmatch(env("VMS", ""), "%S+") do
+	local mac, vlan = string.match(word, "^(%x%x:%x%x:%x%x:%x%x:%x%x:%x%x)/?(%d*)$")
+	if mac == nil then error("VMS: \"" .. word .. "\" is not MAC or MAC/VLAN") end
+	vlan = tonumber(vlan)
+	if vlan ~= nil and (vlan < 1 or vlan > 4094) then error("VMS: " .. word .. ": VLAN 1..4094") end
+	local p = vlan and vlan_port or port
+	if ports[p] == nil then ports[p] = { tagged = vlan ~= nil, macs = {} } end
+	if ports[p].tagged ~= (vlan ~= nil) then
+		error("VMS has tagged and untagged MACs: pktgen-dpdk tags all of a port's frames or none;"
+			.. " give the tagged ones their own port with VLAN_PORT")
+	end
+	table.insert(ports[p].macs, { mac = mac, vlan = vlan or 0 })
+	total = total + 1
 end
-printf("zcd-pktgen-dpdk: %d VM(s), %d-byte frames, %d%% of line rate\n", #vms, size, rate)
-pktgen.start(ports)
+if total == 0 then error("VMS is empty: give MAC or MAC/VLAN words (see the usage above)") end
+
+local order = {}
+for p, _ in pairs(ports) do table.insert(order, p) end
+table.sort(order)
+local n = 0
+for _, p in ipairs(order) do
+	local cfg = ports[p]
+	local list = tostring(p)
+	if #cfg.macs > 16 then
+		error(string.format("port %d: %d MACs; pktgen-dpdk has 16 sequences per port", p, #cfg.macs))
+	end
+	pktgen.stop(list)
+	-- The tag is built into each sequence packet when it is set: first.
+	pktgen.vlan(list, cfg.tagged and "on" or "off")
+	for i, d in ipairs(cfg.macs) do
+		n = n + 1
+		pktgen.seqTable(i - 1, list, {
+			["eth_dst_addr"] = d.mac,
+			["eth_src_addr"] = src,
+			["ip_dst_addr"] = string.format("198.18.%d.%d", n // 250, n % 250 + 1),
+			["ip_src_addr"] = "198.19.0.1/24",
+			["sport"] = 9,
+			["dport"] = 9,
+			["ethType"] = "ipv4",
+			["ipProto"] = "udp",
+			["vlanid"] = d.vlan,
+			-- pktgen-dpdk's pktSize is on the wire: it takes the FCS off.
+			["pktSize"] = size,
+		})
+	end
+	pktgen.set(list, "seq_cnt", #cfg.macs)
+	pktgen.set(list, "rate", rate)
+	-- count is per port; the sequences take turns.
+	pktgen.set(list, "count", count * #cfg.macs)
+	print(string.format("zcd-pktgen-dpdk: port %d: %d MAC(s)%s, %d-byte frames, %s%% of line rate, %s",
+		p, #cfg.macs, cfg.tagged and " on VLANs" or "", size, tostring(rate),
+		count > 0 and string.format("%d frames each", count) or "until stopped"))
+end
+for _, p in ipairs(order) do pktgen.start(tostring(p)) end
