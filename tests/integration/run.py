@@ -30,6 +30,7 @@ Python 3.11 standard library only.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -602,6 +603,549 @@ def test_af_packet(ctx: Ctx, name: str, scenario: str) -> Outcome:
     return Outcome(name, probs, res.elapsed, f"{len(scn.frames)} frames over veth + net_af_packet")
 
 
+# ---- bench/pktgen's traffic generators, each sending into one end of a
+#      veth pair in a private netns, zcdemux reading the other end with
+#      net_af_packet (kernel pktgen, dpdk-testpmd), and their helpers
+
+PKTGEN_DIR = os.path.join(REPO, "bench", "pktgen")
+FCS = 4
+# VMs the generators send to: two MACs untagged, one VLAN, and vm_a's first
+# MAC again on another VLAN (demultiplexed by the tag alone).
+GEN_VMS = [("vm_a", ["02:00:00:00:0a:01", "02:00:00:00:0a:02"], 0),
+           ("vm_b", ["02:00:00:00:0b:01"], 10),
+           ("vm_c", ["02:00:00:00:0a:01"], 20)]
+
+
+def _root_skip() -> Optional[str]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return "SKIPPED: needs root and iproute2 for a network namespace"
+    return None
+
+
+def _pktgen_missing() -> Optional[str]:
+    """Why the kernel's pktgen cannot be used here (None: it can)."""
+    if os.path.isdir("/proc/net/pktgen"):
+        return None
+    try:
+        r = subprocess.run(["modprobe", "pktgen"], capture_output=True, text=True, timeout=60)
+        msg = (r.stderr or r.stdout).strip().splitlines()
+        msg = msg[-1] if msg else f"status {r.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as ex:
+        msg = str(ex)
+    if os.path.isdir("/proc/net/pktgen"):
+        return None
+    return (f"the running kernel ({os.uname().release}) has no pktgen: /proc/net/pktgen is missing "
+            f"and `modprobe pktgen` failed ({msg})")
+
+
+def _gen_config(path: str, vms: list, ring: str, sinkdir: Optional[str]) -> dict:
+    """A config reading zcdb with net_af_packet; sinks in sinkdir, or guests that
+    give every buffer back at once (no sink) when sinkdir is None."""
+    cfg = {"ports": [{"name": "uplink", "devargs": f"net_af_packet0,iface=zcdb,{ring}"}],
+           "hypervisor": {"backend": "sim"},
+           "dataplane": {"mtu": 1500, "unknown_unicast": "drop"},
+           "vms": []}
+    for name, macs, vlan in vms:
+        vm = {"name": name, "macs": macs}
+        if vlan:
+            vm["vlan"] = vlan
+        vm["credits"] = 1024
+        vm["sim"] = ({"sink": os.path.join(sinkdir, f"{name}.pcap")} if sinkdir
+                     else {"instant_return": True})
+        cfg["vms"].append(vm)
+    with open(path, "w") as fh:
+        fh.write(zcdgen.yaml_dump(cfg))
+    return cfg
+
+
+class _VethNs:
+    """A private network namespace with the veth pair zcda <-> zcdb, up, IPv6
+    off (the kernel then sends no frame of its own); deleted on exit."""
+
+    def __init__(self, name: str):
+        self.ns = f"zcd-it-{name}-{os.getpid()}"
+
+    def __enter__(self):
+        _sh("ip", "netns", "add", self.ns)
+        try:
+            _sh("ip", "-n", self.ns, "link", "add", "zcda", "type", "veth", "peer", "name", "zcdb")
+            for dev in ("all", "default", "zcda", "zcdb"):
+                knob = f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"
+                _sh("ip", "netns", "exec", self.ns, "sh", "-c", f"[ ! -e {knob} ] || echo 1 > {knob}")
+            _sh("ip", "-n", self.ns, "link", "set", "zcda", "up")
+            _sh("ip", "-n", self.ns, "link", "set", "zcdb", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+
+    def cmd(self, argv: list) -> list:
+        return ["ip", "netns", "exec", self.ns] + argv
+
+    def link(self, dev: str) -> dict:
+        r = subprocess.run(["ip", "-n", self.ns, "-s", "-j", "link", "show", "dev", dev],
+                           capture_output=True, text=True, check=True)
+        return json.loads(r.stdout)[0]
+
+
+class _NsDaemon:
+    """zcdemux in the namespace, writing its stats every second until SIGINT."""
+
+    def __init__(self, ctx: Ctx, name: str, wd: str, net: _VethNs, config: str):
+        self.ctx, self.wd = ctx, wd
+        self.stats = os.path.join(wd, "stats.json")
+        self.argv = net.cmd(daemon_argv(ctx, name, config, self.stats, ["--stats-interval", "1"]))
+        self.proc = None
+        self.t0 = time.monotonic()
+
+    def start(self) -> Optional[str]:
+        """None once zcdemux runs with every guest connected, else what went wrong."""
+        with open(os.path.join(self.wd, "command.txt"), "w") as fh:
+            fh.write(" ".join(_shquote(a) for a in self.argv) + "\n")
+        with open(os.path.join(self.wd, "daemon.stdout"), "wb") as out, \
+                open(os.path.join(self.wd, "daemon.stderr"), "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        end = time.monotonic() + self.ctx.timeout / 2
+        while "running:" not in _read(os.path.join(self.wd, "daemon.stderr")):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                return f"zcdemux did not start:\n{tail(_read(os.path.join(self.wd, 'daemon.stderr')))}"
+            time.sleep(0.05)
+        return None
+
+    def wait_settled(self, frames: int, timeout: float) -> None:
+        """Until the port has received frames and every VM has given back all
+        it was handed (a guest's sink then holds them all), or timeout."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            try:
+                with open(self.stats) as fh:
+                    st = json.load(fh)
+                if (st["ports"][0]["rx_packets"] >= frames
+                        and all(v["returned"] == v["rx_packets"] for v in st["vms"])):
+                    return
+            except (OSError, ValueError, KeyError, IndexError):
+                pass
+            time.sleep(0.2)
+
+    def stop(self) -> RunResult:
+        if self.proc is None:
+            return RunResult(None, "", "", 0.0, False, self.argv)
+        timed_out = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=self.ctx.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.proc.kill()
+            self.proc.wait()
+        _cleanup_runtime(self.argv)
+        return RunResult(self.proc.returncode, _read(os.path.join(self.wd, "daemon.stdout")),
+                         _read(os.path.join(self.wd, "daemon.stderr")), time.monotonic() - self.t0,
+                         timed_out, self.argv)
+
+
+def _with_daemon(ctx: Ctx, name: str, wd: str, config: str, traffic) -> tuple:
+    """In a fresh _VethNs, zcdemux on zcdb with config; traffic(net) sends and
+    returns (problems, frames the port must receive); then zcdemux is let
+    settle and stopped.  Returns (problems, RunResult or None, zcda's MAC)."""
+    probs, res, src = [], None, b""
+    try:
+        with _VethNs(name) as net:
+            src = zcdgen.parse_mac(net.link("zcda")["address"])
+            daemon = _NsDaemon(ctx, name, wd, net, config)
+            try:
+                err = daemon.start()
+                if err:
+                    probs.append(err)
+                else:
+                    more, frames = traffic(net)
+                    probs += more
+                    if not more:
+                        daemon.wait_settled(frames, ctx.timeout / 2)
+            finally:
+                res = daemon.stop()
+    except subprocess.CalledProcessError as ex:
+        err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else (ex.stderr or "")
+        probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err.strip()}")
+    return probs, res, src
+
+
+def _check_generated(res: RunResult, stats: str, want: dict, src: bytes, sinks: bool, wd: str) -> list:
+    """want: {vm: (mac, vlan, [frame lengths in arrival order])}.  Every VM's
+    counters, and with sinks every frame: its length, destination and source
+    MAC, the VM's 802.1Q tag or none, an IPv4 packet inside."""
+    probs = sanitizer_problems(res)
+    if res.timed_out or res.rc != 0:
+        return probs + [f"zcdemux exit status {res.rc}" + (" (killed after the timeout)" if res.timed_out else "")
+                        + f", expected 0; stderr tail:\n{tail(res.stderr)}"]
+    try:
+        with open(stats) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError) as ex:
+        return probs + [f"stats JSON: {ex}"]
+    total = sum(len(w[2]) for w in want.values())
+    port = st["ports"][0]
+    if (port["rx_packets"], port["rx_bytes"]) != (total, sum(sum(w[2]) for w in want.values())):
+        probs.append(f"port rx_packets/rx_bytes {port['rx_packets']}/{port['rx_bytes']}, expected "
+                     f"{total}/{sum(sum(w[2]) for w in want.values())}")
+    if any(st["drops"].values()):
+        probs.append(f"drops: {st['drops']}, expected none")
+    probs += check_pool(st)
+    for vm, (mac, vlan, lengths) in want.items():
+        vs = next((v for v in st["vms"] if v["name"] == vm), None)
+        if vs is None:
+            probs.append(f"{vm}: not in the stats")
+            continue
+        small = sum(1 for n in lengths if n < 256)  # below the default copy_threshold: copied
+        exp = {"rx_packets": len(lengths), "rx_bytes": sum(lengths), "copied": small,
+               "remapped": len(lengths) - small, "returned": len(lengths), "dropped_no_credit": 0,
+               "bad_returns": 0, "residue_bytes": 0}
+        for k, val in exp.items():
+            if vs.get(k) != val:
+                probs.append(f"{vm}.{k}: expected {val}, actual {vs.get(k)}")
+        if not sinks:
+            continue
+        try:
+            frames = [r[4] for r in zcdgen.read_pcap(os.path.join(wd, "sinks", f"{vm}.pcap")).records]
+        except (OSError, zcdgen.PcapError) as ex:
+            probs.append(f"{vm}: sink: {ex}")
+            continue
+        got = [len(f) for f in frames]
+        if got != lengths:
+            first = next((i for i, (a, b) in enumerate(zip(got, lengths)) if a != b), min(len(got), len(lengths)))
+            probs.append(f"{vm}: sink has {len(got)} frames, expected {len(lengths)}; first difference at "
+                         f"frame {first}: {got[first:first + 1]} bytes, expected {lengths[first:first + 1]}")
+        tag = b"\x81\x00" + vlan.to_bytes(2, "big") if vlan else b""
+        for i, f in enumerate(frames):
+            bad = []
+            if f[0:6] != zcdgen.parse_mac(mac):
+                bad.append(f"destination {zcdgen.mac_text(f[0:6])}, expected {mac}")
+            if f[6:12] != src:
+                bad.append(f"source {zcdgen.mac_text(f[6:12])}, expected {zcdgen.mac_text(src)}")
+            if f[12:12 + len(tag)] != tag or f[12 + len(tag):14 + len(tag)] != b"\x08\x00":
+                bad.append(f"bytes 12.. {f[12:18].hex()}, expected {(tag + bytes([8, 0])).hex()}")
+            if bad:
+                probs.append(f"{vm}: frame {i}: " + "; ".join(bad))
+                break
+    return probs
+
+
+def _frames_for(vms: list, per_mac: int, sizes: list) -> dict:
+    """{vm: (first MAC, vlan, lengths)}: per_mac frames per MAC and size, the
+    sizes one after the other (size on the wire, the sink holds it without
+    FCS).  pktgen's tagged frames are at least 62 bytes: tag + its header."""
+    return {name: (macs[0], vlan, [max(s - FCS, 62 if vlan else 0) for s in sizes
+                                   for _ in range(per_mac * len(macs))])
+            for name, macs, vlan in vms}
+
+
+def test_pktgen_kernel(ctx: Ctx) -> Outcome:
+    """bench/pktgen/zcd-pktgen.sh with the kernel's pktgen: a fixed count per
+    VM MAC in three frame sizes, VLANs tagged, paced; every frame must reach
+    its VM, exactly."""
+    name = "pktgen_kernel"
+    skip = _root_skip()
+    if skip:
+        return Outcome(name, [], 0.0, skip)
+    missing = _pktgen_missing()
+    if missing:
+        return Outcome(name, [], 0.0, f"SKIPPED: {missing}; `make test-iommu` runs zcd-pktgen.sh "
+                                      "on its VM's Debian kernel")
+    sizes, count, rate = [64, 300, 1518], 50, 3000
+    threads = 2 if os.path.isdir("/proc/net/pktgen/kpktgend_1") else 1
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    os.makedirs(os.path.join(wd, "sinks"))
+    config = os.path.join(wd, "config.yaml")
+    _gen_config(config, GEN_VMS, "framecnt=4096", os.path.join(wd, "sinks"))
+    want = _frames_for(GEN_VMS, count, sizes)
+    streams = sum(len(m) for _, m, _ in GEN_VMS)
+
+    def traffic(net):
+        argv = net.cmd(["bash", os.path.join(PKTGEN_DIR, "zcd-pktgen.sh"), "-i", "zcda", "-c", config,
+                        "-s", ",".join(map(str, sizes)), "-n", str(count), "-r", str(rate), "-t", str(threads)])
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            return ["zcd-pktgen.sh timed out"], 0
+        with open(os.path.join(wd, "pktgen.out"), "w") as fh:
+            fh.write(r.stdout + r.stderr)
+        ok = re.findall(rf"^zcd-pktgen: (\S+): sent {count}: OK", r.stdout, re.M)
+        if r.returncode != 0 or len(ok) != streams * len(sizes):
+            return [f"zcd-pktgen.sh: status {r.returncode}, {len(ok)} of {streams * len(sizes)} streams "
+                    f"sent {count}:\n{tail(r.stdout + r.stderr)}"], 0
+        if "vm_b=02:00:00:00:0b:01/10" not in ok:
+            return [f"zcd-pktgen.sh: no stream vm_b=02:00:00:00:0b:01/10 in {ok}"], 0
+        return [], streams * count * len(sizes)
+
+    t0 = time.monotonic()
+    probs, res, src = _with_daemon(ctx, name, wd, config, traffic)
+    if not probs:
+        probs += _check_generated(res, os.path.join(wd, "stats.json"), want, src, True, wd)
+    return Outcome(name, probs, time.monotonic() - t0,
+                   f"{count} frames per VM MAC of {'/'.join(map(str, sizes))} bytes, {rate} pps, "
+                   f"{threads} pktgen thread(s), over veth + net_af_packet")
+
+
+def test_pktgen_script(ctx: Ctx) -> Outcome:
+    """zcd-pktgen.sh's own work, on any kernel: the pktgen commands it would
+    write for a configuration (--dry-run), its usage and its refusals (not
+    root, no such interface, no pktgen in the kernel)."""
+    name = "pktgen_script"
+    t0 = time.monotonic()
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    script = os.path.join(PKTGEN_DIR, "zcd-pktgen.sh")
+    config = os.path.join(wd, "config.yaml")
+    _gen_config(config, GEN_VMS, "framecnt=4096", None)
+    probs = []
+
+    def run(argv, **kw):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
+
+    r = run([script, "--help"])
+    if r.returncode != 0 or "Usage:" not in r.stdout or "--src-mac" not in r.stdout:
+        probs.append(f"--help: status {r.returncode}, no usage text:\n{tail(r.stdout + r.stderr)}")
+    r = run([script, "-i", "zcda", "-d", "02:00:00:00:0a:01", "-s", "64,20000"])
+    if r.returncode != 2 or '"20000" is not a frame size' not in r.stderr:
+        probs.append(f"-s 20000: status {r.returncode}, expected 2 and a reason: {r.stderr.strip()}")
+
+    # The commands for GEN_VMS: one device per VM MAC, spread over 2 threads.
+    r = run([script, "-i", "zcda", "-c", config, "-s", "64,1518", "-n", "7", "-r", "1000", "-t", "2",
+             "--src-mac", "02:00:00:00:ff:01", "--dry-run"])
+    macs = [(m, vlan) for _, ms, vlan in GEN_VMS for m in ms]
+    expected = []
+    for size in (64, 1518):
+        expected += ["kpktgend_0: rem_device_all", "kpktgend_1: rem_device_all"]
+        for i, (mac, vlan) in enumerate(macs):
+            dev = f"zcda@{i}"
+            expected += [f"kpktgend_{i % 2}: add_device {dev}", f"{dev}: pkt_size {size - FCS}",
+                         f"{dev}: count 7", f"{dev}: delay {len(macs) * 1000000000 // 1000}",
+                         f"{dev}: clone_skb 0", f"{dev}: dst_mac {mac}", f"{dev}: src_mac 02:00:00:00:ff:01",
+                         f"{dev}: dst 198.18.0.{i + 1}", f"{dev}: src_min 198.19.0.1",
+                         f"{dev}: src_max 198.19.0.1"] + ([f"{dev}: vlan_id {vlan}"] if vlan else [])
+        expected += ["pgctrl: start", "kpktgend_0: rem_device_all", "kpktgend_1: rem_device_all"]
+    got = [ln for ln in r.stdout.splitlines() if not ln.startswith("zcd-pktgen: ")]
+    if r.returncode != 0 or got != expected:
+        first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        probs.append(f"--dry-run: status {r.returncode}; command {first}: "
+                     f"{got[first:first + 1]}, expected {expected[first:first + 1]}\n{tail(r.stderr)}")
+    if r.stdout.count("zcd-pktgen: round ") != 2:
+        probs.append(f"--dry-run: expected two rounds:\n{tail(r.stdout)}")
+
+    skip = _root_skip()
+    if skip:
+        return Outcome(name, probs, time.monotonic() - t0, "dry run and usage only; refusals " + skip)
+    refusals = []
+    try:
+        with _VethNs(name) as net:
+            # (case, who runs it, interface, what it must say)
+            refusals.append(("no interface", [], "zcdnone", 'no network interface "zcdnone"'))
+            if shutil.which("setpriv"):
+                refusals.append(("not root", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+                                 "zcda", "needs root"))
+            if _pktgen_missing():  # it must stop at the check, before it sends anything
+                refusals.append(("no pktgen", [], "zcda", "has no pktgen"))
+            for _, prefix, iface, reason in refusals:
+                r = run(net.cmd(prefix + [script, "-i", iface, "-c", config, "-n", "1"]))
+                if r.returncode != 1 or reason not in r.stderr:
+                    probs.append(f"refusal \"{reason}\": status {r.returncode}, stderr: {r.stderr.strip()}")
+    except subprocess.CalledProcessError as ex:
+        probs.append(f"{' '.join(ex.cmd)}: {ex.stderr.decode().strip()}")
+    return Outcome(name, probs, time.monotonic() - t0,
+                   "dry run, usage; refusals: " + ", ".join(r[0] for r in refusals))
+
+
+def test_pktgen_vms(ctx: Ctx) -> Outcome:
+    """zcd-vms.py (with PyYAML and with its builtin reader) lists the same VMs
+    as zcdemux's own loader (zcd-gen --list-vms) for the shipped and the test
+    configurations; the checked-in testpmd example is what the generator writes."""
+    name = "pktgen_vms"
+    t0 = time.monotonic()
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    vms_py = os.path.join(PKTGEN_DIR, "zcd-vms.py")
+    gen = os.path.join(os.path.dirname(ctx.binary), "zcd-gen")
+    configs = [os.path.join(REPO, "configs", f) for f in sorted(os.listdir(os.path.join(REPO, "configs")))
+               if f.endswith(".yaml")]
+    for scn in ("vlans", "mixed", "jumbo"):
+        configs.append(zcdgen.write_scenario(zcdgen.get_scenario(scn), os.path.join(wd, scn))["config"])
+    configs.append(os.path.join(wd, "gen.yaml"))
+    _gen_config(configs[-1], GEN_VMS, "framecnt=4096", None)
+    parsers = ["builtin"] + (["pyyaml"] if importlib.util.find_spec("yaml") else [])
+    probs = []
+    for cfg in configs:
+        ref = subprocess.run([gen, "--list-vms", "--config", cfg], capture_output=True, text=True)
+        if ref.returncode != 0 or not ref.stdout:
+            probs.append(f"zcd-gen --list-vms {cfg}: status {ref.returncode}: {ref.stderr.strip()}")
+            continue
+        for p in parsers:
+            r = subprocess.run([sys.executable, vms_py, "--parser", p, cfg], capture_output=True, text=True)
+            if r.returncode != 0 or r.stdout != ref.stdout:
+                probs.append(f"zcd-vms.py --parser {p} {os.path.relpath(cfg, REPO)}: status {r.returncode}, "
+                             f"output differs from the loader's:\n{tail(r.stdout + r.stderr)}")
+    # Without PyYAML (not installed by default on Debian 12): the builtin
+    # reader, and the apt-get line for what it cannot read.
+    noyaml = os.path.join(wd, "noyaml")
+    os.makedirs(noyaml)
+    with open(os.path.join(noyaml, "yaml.py"), "w") as fh:
+        fh.write('raise ImportError("PyYAML hidden by the test")\n')
+    env = dict(os.environ, PYTHONPATH=noyaml)
+    demo = os.path.join(REPO, "configs", "demo.yaml")
+    r = subprocess.run([sys.executable, vms_py, demo], capture_output=True, text=True, env=env)
+    ref = subprocess.run([gen, "--list-vms", "--config", demo], capture_output=True, text=True)
+    if r.returncode != 0 or r.stdout != ref.stdout:
+        probs.append(f"zcd-vms.py without PyYAML: status {r.returncode}:\n{tail(r.stdout + r.stderr)}")
+    r = subprocess.run([sys.executable, vms_py, "--parser", "pyyaml", demo], capture_output=True, text=True,
+                       env=env)
+    if r.returncode != 1 or "apt-get install python3-yaml" not in r.stderr:
+        probs.append(f"zcd-vms.py --parser pyyaml without PyYAML: status {r.returncode}, no apt-get line: "
+                     f"{r.stderr.strip()}")
+    bad = os.path.join(wd, "anchors.yaml")
+    with open(bad, "w") as fh:
+        fh.write('vms:\n  - name: a\n    macs: &m ["02:00:00:00:00:01"]\n')
+    r = subprocess.run([sys.executable, vms_py, "--parser", "builtin", bad], capture_output=True, text=True)
+    if r.returncode != 1 or "apt-get install python3-yaml" not in r.stderr:
+        probs.append(f"builtin reader on YAML anchors: status {r.returncode}, no apt-get hint: {r.stderr.strip()}")
+    example = os.path.join(PKTGEN_DIR, "demo.testpmd")
+    r = subprocess.run([sys.executable, os.path.join(PKTGEN_DIR, "zcd-testpmd-cmds.py"), "configs/demo.yaml",
+                        "--vm", "vm1", "--vm", "vm2", "--size", "512"], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0 or r.stdout != _read(example):
+        probs.append(f"{os.path.relpath(example, REPO)} is not what zcd-testpmd-cmds.py writes now "
+                     f"(status {r.returncode}):\n{tail(r.stdout + r.stderr)}")
+    return Outcome(name, probs, time.monotonic() - t0,
+                   f"{len(configs)} configs, parsers: {', '.join(parsers)}")
+
+
+def _testpmd_argv(name: str, net: _VethNs, cmds: str, ports: int) -> list:
+    cores = "0,1" if (os.cpu_count() or 1) > 1 else "0"
+    argv = ["dpdk-testpmd", "--no-huge", "-m", "256", "--no-pci", "-l", cores,
+            "--file-prefix", f"zcd-it-{name}-testpmd-{os.getpid()}", "--log-level=lib.eal:warning",
+            "--no-telemetry"]
+    for p in range(ports):  # every port sends out of zcda, each to its own VM
+        argv += ["--vdev", f"net_af_packet{p},iface=zcda"]
+    return net.cmd(argv + ["--", "-i", "--total-num-mbufs=4096", "--cmdline-file", cmds])
+
+
+def _testpmd_tx(out: str) -> dict:
+    """{port: (TX-packets, TX-dropped)} from testpmd's first forward statistics."""
+    tx = {}
+    for m in re.finditer(r"Forward statistics for port (\d+)\s+-+\s+RX-packets:.*?\n\s*TX-packets:\s*(\d+)"
+                         r"\s+TX-dropped:\s*(\d+)", out):
+        tx.setdefault(int(m.group(1)), (int(m.group(2)), int(m.group(3))))
+    return tx
+
+
+def test_testpmd_txonly(ctx: Ctx) -> Outcome:
+    """dpdk-testpmd with command files from bench/pktgen/zcd-testpmd-cmds.py,
+    two net_af_packet ports on zcda, one VM each (vm_b on VLAN 10, tagged by
+    the port's VLAN insertion): a bounded run (--mode burst: txonly frames
+    for exactly 4 bursts of 32 per port), every frame checked in the sinks;
+    then --mode txonly until about 10000 frames have gone out, `stop`: each
+    VM must have exactly the TX-packets of its port."""
+    name = "testpmd_txonly"
+    skip = _root_skip()
+    if skip:
+        return Outcome(name, [], 0.0, skip)
+    if shutil.which("dpdk-testpmd") is None:
+        return Outcome(name, [], 0.0, "SKIPPED: no dpdk-testpmd (apt-get install dpdk)")
+    t0 = time.monotonic()
+    wd = fresh_dir(os.path.join(ctx.work, name))
+    vms = [("vm_a", ["02:00:00:00:0a:01"], 0), ("vm_b", ["02:00:00:00:0b:01"], 10),
+           ("vm_c", ["02:00:00:00:0c:01"], 0)]  # vm_c gets nothing
+
+    def commands(d: str, *args) -> tuple:
+        cmds = os.path.join(d, "cmds")
+        r = subprocess.run([sys.executable, os.path.join(PKTGEN_DIR, "zcd-testpmd-cmds.py"),
+                            os.path.join(d, "config.yaml"), "--vm", "vm_a", "--vm", "vm_b", "-o", cmds, *args],
+                           capture_output=True, text=True)
+        return cmds, ([] if r.returncode == 0 else [f"zcd-testpmd-cmds.py: status {r.returncode}: "
+                                                     f"{r.stderr.strip()}"])
+
+    # 1. Bounded: 4 bursts of 32 per port, 300 bytes for the untagged VM and
+    # 4 more for the tagged one (testpmd has one txpkts for both ports).
+    size, bursts = 300, 4
+    n = bursts * 32
+    d1 = fresh_dir(os.path.join(wd, "burst"))
+    os.makedirs(os.path.join(d1, "sinks"))
+    _gen_config(os.path.join(d1, "config.yaml"), vms, "framecnt=4096", os.path.join(d1, "sinks"))
+    cmds, probs = commands(d1, "--mode", "burst", "--bursts", str(bursts), "--size", str(size))
+
+    def bounded(net):
+        argv = _testpmd_argv(name, net, cmds, 2)
+        try:
+            tp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            return ["testpmd timed out"], 0
+        finally:
+            _cleanup_runtime(argv)
+        with open(os.path.join(d1, "testpmd.out"), "w") as fh:
+            fh.write(tp.stdout + tp.stderr)
+        tx = _testpmd_tx(tp.stdout)
+        if tp.returncode != 0 or tx != {0: (n, 0), 1: (n, 0)}:
+            return [f"testpmd: status {tp.returncode}, TX-packets/dropped per port {tx}, expected {n}/0 "
+                    f"on ports 0 and 1:\n{tail(tp.stdout + tp.stderr)}"], 0
+        return [], 2 * n
+
+    if not probs:
+        probs, res, src = _with_daemon(ctx, name, d1, os.path.join(d1, "config.yaml"), bounded)
+    if not probs:
+        want = {"vm_a": ("02:00:00:00:0a:01", 0, [size - FCS] * n),
+                "vm_b": ("02:00:00:00:0b:01", 10, [size] * n), "vm_c": ("02:00:00:00:0c:01", 0, [])}
+        probs += _check_generated(res, os.path.join(d1, "stats.json"), want, src, True, d1)
+    if probs:
+        return Outcome(name, probs, time.monotonic() - t0, "burst")
+
+    # 2. txonly as a user runs it, for a while.  net_af_packet reports no
+    # drops, so zcdemux's ring holds more frames than are sent: none can be
+    # lost however busy the machine is, and the counts must match.
+    size, goal = 128, 10000
+    d2 = fresh_dir(os.path.join(wd, "txonly"))
+    _gen_config(os.path.join(d2, "config.yaml"), vms, "framesz=512,framecnt=65536", None)
+    cmds, probs = commands(d2, "--mode", "txonly", "--size", str(size))
+    tx = {}
+
+    def continuous(net):
+        argv = _testpmd_argv(name, net, cmds, 2)
+        out_path = os.path.join(d2, "testpmd.out")
+        with open(out_path, "wb") as out:
+            tp = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            end = time.monotonic() + ctx.timeout / 2
+            while tp.poll() is None and time.monotonic() < end:
+                if net.link("zcda")["stats64"]["tx"]["packets"] >= goal:
+                    break
+                time.sleep(0.01)
+            tp.communicate(b"stop\nquit\n", timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            tp.kill()
+            tp.wait()
+            return ["testpmd did not quit"], 0
+        finally:
+            _cleanup_runtime(argv)
+        text = _read(out_path)
+        tx.update(_testpmd_tx(text))
+        sent = net.link("zcda")["stats64"]["tx"]["packets"]
+        if tp.returncode != 0 or set(tx) != {0, 1} or sent < goal:
+            return [f"testpmd: status {tp.returncode}, TX per port {tx}, {sent} frames out of zcda, "
+                    f"expected at least {goal}:\n{tail(text)}"], 0
+        if sent != tx[0][0] + tx[1][0]:
+            return [f"testpmd counted {tx[0][0]} + {tx[1][0]} frames sent, zcda sent {sent}"], 0
+        return [], sent
+
+    if not probs:
+        probs, res, src = _with_daemon(ctx, name, d2, os.path.join(d2, "config.yaml"), continuous)
+    if not probs:
+        want = {"vm_a": ("02:00:00:00:0a:01", 0, [size - FCS] * tx[0][0]),
+                "vm_b": ("02:00:00:00:0b:01", 10, [size] * tx[1][0]), "vm_c": ("02:00:00:00:0c:01", 0, [])}
+        probs += _check_generated(res, os.path.join(d2, "stats.json"), want, src, False, d2)
+    note = (f"burst: {n} frames per port; txonly: {tx.get(0, (0,))[0]} + {tx.get(1, (0,))[0]} frames "
+            "by testpmd's TX-packets (veth + net_af_packet)")
+    return Outcome(name, probs, time.monotonic() - t0, note)
+
+
 # ---- the test-only DMA fault injection, mechanics only (the real IOMMU
 #      faulting the device's write is tests/iommu's job)
 
@@ -871,6 +1415,10 @@ def main(argv=None) -> int:
     tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))
     tests.append(("bench", lambda: tools_test.test_bench(ctx, sys.modules[__name__])))
     tests.append(("testpmd", lambda: tools_test.test_testpmd(ctx, sys.modules[__name__])))
+    tests.append(("pktgen_vms", lambda: test_pktgen_vms(ctx)))
+    tests.append(("pktgen_script", lambda: test_pktgen_script(ctx)))
+    tests.append(("pktgen_kernel", lambda: test_pktgen_kernel(ctx)))
+    tests.append(("testpmd_txonly", lambda: test_testpmd_txonly(ctx)))
     if a.filter:
         tests = [t for t in tests if a.filter in t[0]]
     if a.list:
