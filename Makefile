@@ -24,7 +24,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev libyaml-dev \
-	libnuma-dev libpcap-dev libxen-dev iproute2 python3
+	libnuma-dev libpcap-dev libxen-dev iproute2 python3 dpdk
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
@@ -169,7 +169,7 @@ test-iommu: deps-vm
 	$(MAKE) all
 	$(PYTHON) tests/iommu/iommu_test.py
 
-BENCH_PACKAGES := gnuplot-nox dpdk
+BENCH_PACKAGES := gnuplot-nox
 # The last CPU, away from the one interrupts and the shell favour.
 BENCH_LCORE ?= $(shell echo $$(($$(nproc) - 1)))
 BENCH_EAL = --no-huge -m 1024 --no-pci -l $(BENCH_LCORE) --file-prefix zcd-bench \
