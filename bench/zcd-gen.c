@@ -37,6 +37,8 @@
 #define LINK_WAIT_S 10
 #define LINK_SETTLE_MS 500
 #define LINGER_MS 200
+#define HOLD_POLL_US 10000
+#define TEARDOWN_WAIT_US 200000
 #define ETH_FCS_LEN 4
 
 /* IMIX: 7 parts 64 B, 4 parts 594 B, 1 part 1518 B. */
@@ -49,6 +51,7 @@ struct gen_opts {
 	double seconds;
 	double warmup; /* seconds sent first, not counted */
 	bool receive; /* the port has an rx queue: the peer sends frames back */
+	bool hold; /* after the report, keep the port open until the peer leaves */
 };
 
 static volatile sig_atomic_t quit;
@@ -85,10 +88,18 @@ static void usage(FILE *out, const char *prog)
 		"  -b, --receive        also receive (and free) frames coming back, for a\n"
 		"                       forwarding peer; a shared-memory port's queues must\n"
 		"                       match the peer's (memif: our rx = its tx)\n"
+		"  -H, --hold           after the report, keep the port open, no longer\n"
+		"                       polling it, until the peer closes the link or a\n"
+		"                       signal comes; stop the receiver first (see below)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"--list-vms prints \"NAME MAC VLAN\" for every MAC of every VM of FILE (VLAN 0:\n"
-		"untagged) and exits, without starting DPDK: the pktgen scripts use it.\n",
+		"untagged) and exits, without starting DPDK: the pktgen scripts use it.\n"
+		"\n"
+		"With net_memif, the side that sees its peer leave unmaps the shared rings\n"
+		"from DPDK's interrupt thread, even while an RX burst is reading them\n"
+		"(DPDK 22.11): a receiver polling a memif port can crash when the sender\n"
+		"exits first.  --hold lets the receiver stop first.\n",
 		prog, prog);
 }
 
@@ -98,13 +109,13 @@ static int parse_options(int argc, char **argv, const char *prog, struct gen_opt
 		{"config", required_argument, NULL, 'c'}, {"size", required_argument, NULL, 's'},
 		{"rate", required_argument, NULL, 'r'},   {"time", required_argument, NULL, 't'},
 		{"receive", no_argument, NULL, 'b'},      {"help", no_argument, NULL, 'h'},
-		{"warmup", required_argument, NULL, 'w'},
+		{"warmup", required_argument, NULL, 'w'}, {"hold", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	char *end;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:s:r:t:w:bh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:r:t:w:bHh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -136,6 +147,9 @@ static int parse_options(int argc, char **argv, const char *prog, struct gen_opt
 			break;
 		case 'b':
 			o->receive = true;
+			break;
+		case 'H':
+			o->hold = true;
 			break;
 		case 'w':
 			o->warmup = strtod(optarg, &end);
@@ -294,6 +308,21 @@ static struct gen_counts send_for(const struct gen_opts *o, struct rte_mempool *
 	return c;
 }
 
+static void hold_until_peer_leaves(uint16_t port)
+{
+	struct rte_eth_link link;
+
+	while (!quit) {
+		if (rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_DOWN) {
+			/* The link goes down first thing in the interrupt thread's
+			 * teardown; closing the port before it ends frees what it uses. */
+			rte_delay_us_sleep(TEARDOWN_WAIT_US);
+			return;
+		}
+		rte_delay_us_sleep(HOLD_POLL_US);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct gen_opts o = {.size = 64, .seconds = 2};
@@ -352,6 +381,8 @@ int main(int argc, char **argv)
 	       warmup_sent, c.offered, c.sent, c.offered - c.sent, c.received,
 	       (double)c.cycles / (double)hz, (double)c.offered / ((double)c.cycles / (double)hz) / 1e6);
 	fflush(stdout);
+	if (o.hold)
+		hold_until_peer_leaves(0);
 	rte_eth_dev_stop(0);
 	rte_eth_dev_close(0);
 	for (unsigned i = 0; i < nb_t; i++)
