@@ -119,19 +119,30 @@ class Bench:
             os.unlink(self.sock)
         return out
 
-    def generate(self, size: str, rate: float, forwarder: bool) -> dict:
+    def generate(self, size: str, rate: float, forwarder: bool) -> tuple[subprocess.Popen, dict]:
+        """Run zcd-gen; it reports, then holds the port open until the receiver
+        has stopped (the other order can crash the receiver: zcd-gen --help)."""
         argv = [os.path.join(self.build, "zcd-gen")] + self.eal(str(self.a.gen_lcore), "zcd-e2e-gen") + \
             ["--vdev", f"net_memif0,role=client,socket={self.sock},socket-abstract=no,rsize=14", "--",
              "--config", self.config, "--size", size, "--rate", str(int(rate)), "--time", str(self.a.trial),
-             "--warmup", str(WARMUP_S)]
+             "--warmup", str(WARMUP_S), "--hold"]
         if forwarder:
             argv.append("--receive")
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=self.a.trial + 60)
-        line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
-        if r.returncode != 0 or not line.startswith("{"):
-            raise RuntimeError(f"zcd-gen failed ({r.returncode}): {r.stderr[-2000:]}")
-        return json.loads(line)
+        g = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        line = g.stdout.readline().strip()
+        if not line.startswith("{"):
+            g.kill()
+            _, err = g.communicate()
+            raise RuntimeError(f"zcd-gen failed ({g.returncode}): {err[-2000:]}")
+        return g, json.loads(line)
+
+    def end_generator(self, g: subprocess.Popen) -> None:
+        try:
+            g.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            g.kill()
+            g.communicate()
 
     def wait_received(self, frames: int) -> None:
         """Until zcdemux has taken every frame sent off its port (its stats
@@ -148,14 +159,19 @@ class Bench:
 
     def trial(self, which: str, size: str, rate: float) -> tuple[bool, dict]:
         p = self.start_receiver(which)
+        gen = None
         try:
-            g = self.generate(size, rate, which == "testpmd")
+            gen, g = self.generate(size, rate, which == "testpmd")
             if which == "zcdemux":
                 self.wait_received(g["warmup_sent"] + g["sent"])
         finally:
             out = self.stop_receiver(p)
+            if gen is not None:
+                self.end_generator(gen)
         ok = g["not_taken"] == 0
         if which == "zcdemux":
+            if p.returncode != 0:
+                raise RuntimeError(f"zcdemux exit status {p.returncode}: {out[-2000:]}")
             try:
                 with open(self.stats) as fh:
                     st = json.load(fh)

@@ -2,7 +2,8 @@
 """Integration tests of the benchmark tools, run by run.py.
 
   memif       zcd-gen, a DPDK generator in its own process, sends to four VMs
-              through net_memif (a shared-memory port); every VM's sink must
+              through net_memif (a shared-memory port), once below
+              copy_threshold and once above, a daemon each; every VM's sink must
               hold exactly its frames, byte for byte, copied below
               copy_threshold and remapped above, and every counter add up;
   bench       zcd-bench measures every mode, size and VM count it is asked
@@ -103,7 +104,7 @@ def test_testpmd(ctx, rt):
     wd = rt.fresh_dir(os.path.join(ctx.work, name))
     size, bursts = 300, 5
     proc, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=False)
-    probs = []
+    probs, tp = [], None
     try:
         if not _wait_line(out, "zcdemux: running:", proc, ctx.timeout):
             raise RuntimeError("zcdemux did not start")
@@ -114,20 +115,34 @@ def test_testpmd(ctx, rt):
                            stdout=fh, check=True, timeout=60,
                            env=dict(os.environ, ZCD_GEN=os.path.join(os.path.dirname(ctx.binary), "zcd-gen")))
         cores = "0,1" if (os.cpu_count() or 1) > 1 else "0"
-        tp = subprocess.run(["dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", cores,
-                             "--file-prefix", f"zcd-it-testpmd-client-{os.getpid()}", "--log-level=lib.eal:warning",
-                             "--no-telemetry", "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no",
-                             "--", "-i", "--total-num-mbufs=4096", "--cmdline-file", cmds],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=ctx.timeout)
-        if tp.returncode != 0:
-            raise RuntimeError(f"dpdk-testpmd: status {tp.returncode}: {rt.tail(tp.stdout + tp.stderr)}")
+        tp_out = os.path.join(wd, "testpmd.out")
+        with open(tp_out, "wb") as fh:
+            # After the command file testpmd waits at its prompt, connected and not
+            # polling, until zcdemux has stopped (see _stop_in_order).
+            tp = subprocess.Popen(["dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", cores,
+                                   "--file-prefix", f"zcd-it-testpmd-client-{os.getpid()}",
+                                   "--log-level=lib.eal:warning", "--no-telemetry",
+                                   "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no",
+                                   "--", "-i", "--total-num-mbufs=4096", "--cmdline-file", cmds],
+                                  stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT)
         want = bursts * 32
-        end = time.monotonic() + 10
-        while _port_rx(stats) < want and time.monotonic() < end:
+        end = time.monotonic() + ctx.timeout
+        while _port_rx(stats) < want and time.monotonic() < end and tp.poll() is None:
             time.sleep(0.2)
+        if tp.poll() is not None:
+            raise RuntimeError(f"dpdk-testpmd: status {tp.returncode}: "
+                               f"{rt.tail(open(tp_out, errors='replace').read())}")
     except (RuntimeError, subprocess.SubprocessError, OSError) as ex:
         probs.append(str(ex))
     probs += _stop_daemon(ctx, proc)
+    if tp is not None and tp.poll() is None:
+        time.sleep(0.2)  # testpmd's interrupt thread tears the link down
+        try:
+            tp.communicate(b"quit\n", timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            tp.kill()
+            tp.wait()
+            probs.append("dpdk-testpmd did not quit")
     probs += _sanitizer(rt, open(out, errors="replace").read())
     if not probs:
         with open(stats) as fh:
@@ -144,62 +159,92 @@ def test_testpmd(ctx, rt):
                       f"{bursts} bursts of 32 {size}-byte frames from testpmd over net_memif")
 
 
+def _held_gen(ctx, rt, wd: str, sock: str, config: str, size: int):
+    """zcd-gen --hold sending to the daemon on sock: (process, its report).  It
+    stays connected until the daemon closes the port (see _stop_in_order)."""
+    gen = os.path.join(os.path.dirname(ctx.binary), "zcd-gen")
+    gen_core = "1" if (os.cpu_count() or 1) > 1 else "0"
+    out, err = os.path.join(wd, f"gen-{size}.stdout"), os.path.join(wd, f"gen-{size}.stderr")
+    with open(out, "wb") as o, open(err, "wb") as e:
+        g = subprocess.Popen([gen, "--no-huge", "-m", "256", "--no-pci", "-l", gen_core,
+                              "--file-prefix", f"zcd-it-memif-gen-{os.getpid()}",
+                              "--log-level=lib.eal:warning", "--no-telemetry",
+                              # A deep ring: the machine may be busy with other tests.
+                              "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,rsize=14",
+                              "--", "--config", config, "--size", str(size), "--rate", "10000",
+                              "--time", "0.5", "--hold"],
+                             stdout=o, stderr=e, stdin=subprocess.DEVNULL)
+    if not _wait_line(out, "}", g, ctx.timeout):
+        g.kill()
+        g.wait()
+        raise RuntimeError(f"zcd-gen {size} B: status {g.returncode}, no report: "
+                           f"{rt.tail(open(err, errors='replace').read())}")
+    return g, json.loads(open(out).read().strip().splitlines()[-1])
+
+
+def _stop_in_order(ctx, daemon, peer) -> list:
+    """Stop zcdemux, then its memif peer, which leaves when the link goes down.
+    The other order can crash zcdemux inside DPDK's memif RX (see zcd-gen --help)."""
+    probs = _stop_daemon(ctx, daemon)
+    try:
+        peer.wait(timeout=ctx.timeout)
+    except subprocess.TimeoutExpired:
+        peer.kill()
+        peer.wait()
+        probs.append("the memif peer did not leave when zcdemux closed the port")
+    return probs
+
+
 def test_memif(ctx, rt):
     """rt: run.py's namespace (Outcome, eal_args, fresh_dir, tail, SANITIZER_MARKERS)."""
     name = "memif"
     t0 = time.monotonic()
-    wd = rt.fresh_dir(os.path.join(ctx.work, name))
-    gen = os.path.join(os.path.dirname(ctx.binary), "zcd-gen")
-    daemon, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=True)
-    probs, sent = [], {}
-    try:
-        if not _wait_line(out, "zcdemux: running:", daemon, ctx.timeout):
-            raise RuntimeError("zcdemux did not start")
-        gen_core = "1" if (os.cpu_count() or 1) > 1 else "0"
-        # Below copy_threshold (copied), then above it (remapped).
-        for size in (128, 1518):
-            g = subprocess.run([gen, "--no-huge", "-m", "256", "--no-pci", "-l", gen_core,
-                                "--file-prefix", f"zcd-it-memif-gen-{os.getpid()}",
-                                "--log-level=lib.eal:warning", "--no-telemetry",
-                                # A deep ring: the machine may be busy with other tests.
-                                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,rsize=14",
-                                "--", "--config", config, "--size", str(size), "--rate", "10000",
-                                "--time", "0.5"],
-                               capture_output=True, text=True, timeout=ctx.timeout)
-            probs += _sanitizer(rt, g.stderr)
-            if g.returncode != 0:
-                raise RuntimeError(f"zcd-gen {size} B: status {g.returncode}: {rt.tail(g.stderr)}")
-            sent[size] = json.loads(g.stdout.strip().splitlines()[-1])
-            if sent[size]["not_taken"] != 0:
-                probs.append(f"zcd-gen {size} B: the port refused {sent[size]['not_taken']} frames")
-        total = sum(s["sent"] for s in sent.values())
-        end = time.monotonic() + 10
-        while _port_rx(stats) < total and time.monotonic() < end:
-            time.sleep(0.2)
-    except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as ex:
-        probs.append(str(ex))
-    probs += _stop_daemon(ctx, daemon)
-    probs += _sanitizer(rt, open(out, errors="replace").read())
-    if probs:
-        return rt.Outcome(name, probs + [f"daemon output:\n{rt.tail(open(out, errors='replace').read())}"],
-                          time.monotonic() - t0)
+    probs, notes = [], []
+    # Below copy_threshold (copied), then above it (remapped); a daemon each.
+    for size in (128, 1518):
+        wd = rt.fresh_dir(os.path.join(ctx.work, name, str(size)))
+        daemon, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=True)
+        gen, sent = None, None
+        try:
+            if not _wait_line(out, "zcdemux: running:", daemon, ctx.timeout):
+                raise RuntimeError("zcdemux did not start")
+            gen, sent = _held_gen(ctx, rt, wd, sock, config, size)
+            if sent["not_taken"] != 0:
+                probs.append(f"zcd-gen {size} B: the port refused {sent['not_taken']} frames")
+            end = time.monotonic() + 10
+            while _port_rx(stats) < sent["sent"] and time.monotonic() < end:
+                time.sleep(0.2)
+        except (RuntimeError, ValueError, IndexError, OSError) as ex:
+            probs.append(str(ex))
+        probs += _stop_in_order(ctx, daemon, gen) if gen else _stop_daemon(ctx, daemon)
+        probs += _sanitizer(rt, open(out, errors="replace").read())
+        probs += _sanitizer(rt, open(os.path.join(wd, f"gen-{size}.stderr"), errors="replace").read()) if gen else []
+        if probs or sent is None:
+            return rt.Outcome(name, probs + [f"daemon output:\n{rt.tail(open(out, errors='replace').read())}"],
+                              time.monotonic() - t0)
+        probs += _check_memif_run(wd, stats, size, sent["sent"])
+        notes.append(f"{size} B: {sent['sent']} frames")
+    return rt.Outcome(name, probs[:ctx.max_problems], time.monotonic() - t0,
+                      ", ".join(notes) + " over net_memif from zcd-gen")
+
+
+def _check_memif_run(wd: str, stats: str, size: int, n: int) -> list:
+    """Every VM's sink and counters after zcd-gen sent n frames of size bytes."""
+    probs = []
     with open(stats) as fh:
         st = json.load(fh)
     if st["pool"]["free"] != st["pool"]["pages"]:
-        probs.append(f"pool not whole: {st['pool']}")
+        probs.append(f"{size} B: pool not whole: {st['pool']}")
     if any(st["drops"].values()) or st["ports"][0]["rx_missed"]:
-        probs.append(f"drops: {st['drops']}, port {st['ports'][0]}")
+        probs.append(f"{size} B: drops: {st['drops']}, port {st['ports'][0]}")
     for v, (vm_name, _, _) in enumerate(VMS):
-        expected = []
-        for size in (128, 1518):
-            n = sent[size]["sent"]
-            # zcd-gen goes round robin over the VMs, starting at the first.
-            expected += [gen_frame(v, size)] * ((n - v + len(VMS) - 1) // len(VMS))
+        # zcd-gen goes round robin over the VMs, starting at the first.
+        expected = [gen_frame(v, size)] * ((n - v + len(VMS) - 1) // len(VMS))
         got = [r[4] for r in zcdgen.parse_pcap(open(os.path.join(wd, vm_name + ".pcap"), "rb").read()).records]
         if got != expected:
             first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-            probs.append(f"{vm_name}: sink has {len(got)} frames, expected {len(expected)}; first difference "
-                         f"at frame {first}")
+            probs.append(f"{size} B: {vm_name}: sink has {len(got)} frames, expected {len(expected)}; "
+                         f"first difference at frame {first}")
         vs = next(x for x in st["vms"] if x["name"] == vm_name)
         small = sum(1 for f in expected if len(f) < 256)
         want = {"rx_packets": len(expected), "rx_bytes": sum(len(f) for f in expected),
@@ -207,9 +252,8 @@ def test_memif(ctx, rt):
                 "residue_bytes": 0, "bad_returns": 0, "dropped_no_credit": 0}
         for k, val in want.items():
             if vs.get(k) != val:
-                probs.append(f"{vm_name}.{k}: expected {val}, actual {vs.get(k)}")
-    note = ", ".join(f"{s} B: {sent[s]['sent']} frames" for s in sent) + " over net_memif from zcd-gen"
-    return rt.Outcome(name, probs[:ctx.max_problems], time.monotonic() - t0, note)
+                probs.append(f"{size} B: {vm_name}.{k}: expected {val}, actual {vs.get(k)}")
+    return probs
 
 
 def test_bench(ctx, rt):
