@@ -79,6 +79,13 @@ static int port_probe(struct zcd_dataplane *dp, unsigned idx)
 			idx, pc->name, dp->cfg->mtu, info.max_mtu);
 		return -1;
 	}
+	/* The kernel hands af_packet tagged frames without their tag; the PMD
+	 * then tries to put it back into the mbuf, which fails on pool buffers
+	 * and logs an error per frame.  Asking for stripping stops that, and
+	 * the RX path restores the tag itself (loop.c). */
+	if (strcmp(info.driver_name, "net_af_packet") == 0 &&
+	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP))
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
 	/* One transmit queue, never used: shared-memory ports (memif) pair each
 	 * ring with the peer's, and a peer that also receives needs ours. */
 	rc = rte_eth_dev_configure(port->port_id, 1, 1, &conf);

@@ -600,6 +600,10 @@ def test_af_packet(ctx: Ctx, name: str, scenario: str) -> Outcome:
                     _read(os.path.join(wd, "daemon.stderr")), time.monotonic() - t0)
     if proc is not None and not probs:
         probs += check_run(ctx, scn, exp, res, stats, files["sinks"])
+    # No log line per frame: the PMD's own attempt to put tags back must be off.
+    pmd_errors = res.stderr.count("Failed to reinsert VLAN tag")
+    if pmd_errors:
+        probs.append(f"net_af_packet logged \"Failed to reinsert VLAN tag\" {pmd_errors} times")
     return Outcome(name, probs, res.elapsed, f"{len(scn.frames)} frames over veth + net_af_packet")
 
 
