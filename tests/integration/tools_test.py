@@ -87,13 +87,21 @@ def _start_daemon(ctx, rt, name: str, wd: str, sinks: bool):
     return proc, out, sock, stats, config
 
 
-def _stop_daemon(ctx, proc) -> list:
-    proc.send_signal(signal.SIGINT)
+def _ended(ctx, proc, stdin: bytes = None) -> bool:
+    """Whether proc ends by itself (after reading stdin, if given) within the
+    timeout; if not, it is killed."""
     try:
-        proc.wait(timeout=ctx.timeout)
+        proc.communicate(stdin, timeout=ctx.timeout)
+        return True
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+        return False
+
+
+def _stop_daemon(ctx, proc) -> list:
+    proc.send_signal(signal.SIGINT)
+    if not _ended(ctx, proc):
         return ["zcdemux did not stop on SIGINT"]
     return [] if proc.returncode == 0 else [f"zcdemux exit status {proc.returncode}, expected 0"]
 
@@ -137,11 +145,7 @@ def test_testpmd(ctx, rt):
     probs += _stop_daemon(ctx, proc)
     if tp is not None and tp.poll() is None:
         time.sleep(0.2)  # testpmd's interrupt thread tears the link down
-        try:
-            tp.communicate(b"quit\n", timeout=ctx.timeout)
-        except subprocess.TimeoutExpired:
-            tp.kill()
-            tp.wait()
+        if not _ended(ctx, tp, b"quit\n"):
             probs.append("dpdk-testpmd did not quit")
     probs += _sanitizer(rt, open(out, errors="replace").read())
     if not probs:
@@ -186,11 +190,7 @@ def _stop_in_order(ctx, daemon, peer) -> list:
     """Stop zcdemux, then its memif peer, which leaves when the link goes down.
     The other order can crash zcdemux inside DPDK's memif RX (see zcd-gen --help)."""
     probs = _stop_daemon(ctx, daemon)
-    try:
-        peer.wait(timeout=ctx.timeout)
-    except subprocess.TimeoutExpired:
-        peer.kill()
-        peer.wait()
+    if not _ended(ctx, peer):
         probs.append("the memif peer did not leave when zcdemux closed the port")
     return probs
 
