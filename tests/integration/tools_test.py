@@ -142,11 +142,7 @@ def test_testpmd(ctx, rt):
                                f"{rt.tail(open(tp_out, errors='replace').read())}")
     except (RuntimeError, subprocess.SubprocessError, OSError) as ex:
         probs.append(str(ex))
-    probs += _stop_daemon(ctx, proc)
-    if tp is not None and tp.poll() is None:
-        time.sleep(0.2)  # testpmd's interrupt thread tears the link down
-        if not _ended(ctx, tp, b"quit\n"):
-            probs.append("dpdk-testpmd did not quit")
+    probs += _stop_in_order(ctx, proc, tp, b"quit\n") if tp is not None else _stop_daemon(ctx, proc)
     probs += _sanitizer(rt, open(out, errors="replace").read())
     if not probs:
         with open(stats) as fh:
@@ -186,11 +182,15 @@ def _held_gen(ctx, rt, wd: str, sock: str, config: str, size: int):
     return g, json.loads(open(out).read().strip().splitlines()[-1])
 
 
-def _stop_in_order(ctx, daemon, peer) -> list:
-    """Stop zcdemux, then its memif peer, which leaves when the link goes down.
-    The other order can crash zcdemux inside DPDK's memif RX (see zcd-gen --help)."""
+def _stop_in_order(ctx, daemon, peer, quit_input: bytes = None) -> list:
+    """Stop zcdemux, then its memif peer: zcd-gen --hold leaves when the link
+    goes down, testpmd when quit_input tells it to.  The other order can crash
+    zcdemux inside DPDK's memif RX (see zcd-gen --help)."""
     probs = _stop_daemon(ctx, daemon)
-    if not _ended(ctx, peer):
+    if quit_input is not None and peer.poll() is None:
+        # Let the peer's interrupt thread finish tearing the link down first.
+        time.sleep(0.2)
+    if not _ended(ctx, peer, quit_input):
         probs.append("the memif peer did not leave when zcdemux closed the port")
     return probs
 
