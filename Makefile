@@ -23,8 +23,9 @@ SANITIZE ?=
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
+# dpdk-testpmd is in dpdk up to Debian's 22.11.7 and in dpdk-dev from 22.11.11.
 DEB_PACKAGES := gcc make pkg-config libc6-dev libdpdk-dev libyaml-dev \
-	libnuma-dev libpcap-dev libxen-dev iproute2 python3 dpdk
+	libnuma-dev libpcap-dev libxen-dev iproute2 python3 dpdk dpdk-dev
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
