@@ -334,7 +334,7 @@ static uint64_t trial(struct zcd_dataplane *dp, uint8_t *const *templates, unsig
 			next = next + 1 == nb_templates ? 0 : next + 1;
 		}
 		t0 = rte_rdtsc_precise();
-		zcd_dataplane_rx_frames(dp, &dp->ports[0], m, BENCH_BURST);
+		zcd_dataplane_rx_frames(dp, &dp->workers[0], 0, m, BENCH_BURST);
 		zcd_dataplane_poll_all_returns(dp);
 		cycles += rte_rdtsc_precise() - t0;
 	}
@@ -353,14 +353,14 @@ static bool all_handled(const struct zcd_dataplane *dp, enum bench_mode mode, ui
 	}
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
 		if (d != ZCD_DROP_UNKNOWN_UNICAST || mode != MODE_DROP)
-			other += dp->drops[d];
+			other += zcd_drops(dp, d);
 	switch (mode) {
 	case MODE_REMAP:
 		return remapped == frames && copied == 0 && other == 0;
 	case MODE_COPY:
 		return copied == frames && remapped == 0 && other == 0;
 	default:
-		return dp->drops[ZCD_DROP_UNKNOWN_UNICAST] == frames && remapped + copied + other == 0;
+		return zcd_drops(dp, ZCD_DROP_UNKNOWN_UNICAST) == frames && remapped + copied + other == 0;
 	}
 }
 

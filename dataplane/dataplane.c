@@ -19,22 +19,43 @@ RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
 #define SHUTDOWN_REVOKE_WAIT_S 5
 #define SHUTDOWN_REVOKE_GAP_US 20000 /* each failed try may log per page (Xen) */
 
-uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg)
+uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg, unsigned nb_rx_queues)
 {
 	uint64_t n;
 
 	if (cfg->buffers != 0)
 		return cfg->buffers;
-	/* Every port's ring full, a burst in flight per port, every VM at its
+	/* Every queue's ring full, a burst in flight per queue, every VM at its
 	 * credit limit: then a VM that never returns can only starve itself. */
-	n = (uint64_t)cfg->nb_ports * (cfg->rx_descriptors + cfg->burst) + POOL_SLACK_BUFFERS;
+	n = (uint64_t)nb_rx_queues * (cfg->rx_descriptors + cfg->burst) + POOL_SLACK_BUFFERS;
 	for (unsigned v = 0; v < cfg->nb_vms; v++)
 		n += cfg->vms[v].credits;
 	return n > ZCD_BUFFERS_MAX ? ZCD_BUFFERS_MAX : (uint32_t)n;
 }
 
+/*
+ * RX queues for a device that should serve nb_workers lcores: one each as
+ * far as it has them, spread by RSS where it hashes.  Devices without RSS
+ * (net_pcap with several rx_pcap files, memif with several queues) fill
+ * their queues by their own means.
+ */
+static uint16_t port_rx_queues(const struct rte_eth_dev_info *info, unsigned nb_workers,
+			       struct rte_eth_conf *conf)
+{
+	unsigned device_max = info->max_rx_queues != 0 ? info->max_rx_queues : 1;
+	uint16_t nb = (uint16_t)RTE_MIN(nb_workers, device_max);
+
+	if (nb > 1 && info->flow_type_rss_offloads != 0) {
+		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf->rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP |
+						    RTE_ETH_RSS_UDP | RTE_ETH_RSS_L2_PAYLOAD;
+		conf->rx_adv_conf.rss_conf.rss_hf &= info->flow_type_rss_offloads;
+	}
+	return nb;
+}
+
 /* Probe the port's device and configure it; no buffer is posted yet. */
-static int port_probe(struct zcd_dataplane *dp, unsigned idx)
+static int port_probe(struct zcd_dataplane *dp, unsigned idx, unsigned nb_workers)
 {
 	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
 	struct zcd_port_state *port = &dp->ports[idx];
@@ -86,9 +107,12 @@ static int port_probe(struct zcd_dataplane *dp, unsigned idx)
 	if (strcmp(info.driver_name, "net_af_packet") == 0 &&
 	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP))
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
-	/* One transmit queue, never used: shared-memory ports (memif) pair each
+	port->nb_rx_queues = port_rx_queues(&info, nb_workers, &conf);
+	/* Transmit queues, never used: shared-memory ports (memif) pair each
 	 * ring with the peer's, and a peer that also receives needs ours. */
-	rc = rte_eth_dev_configure(port->port_id, 1, 1, &conf);
+	port->nb_tx_queues = info.max_tx_queues != 0 ? RTE_MIN(port->nb_rx_queues, info.max_tx_queues)
+						       : 1;
+	rc = rte_eth_dev_configure(port->port_id, port->nb_rx_queues, port->nb_tx_queues, &conf);
 	if (rc != 0) {
 		ZCD_LOG(ERR, "ports[%u] (%s): cannot configure: %s\n", idx, pc->name, strerror(-rc));
 		return -1;
@@ -120,7 +144,7 @@ static int ports_node(const struct zcd_dataplane *dp)
 	return node == SOCKET_ID_ANY ? (int)rte_socket_id() : node;
 }
 
-/* Give the port its receive queue and start it: it takes buffers from now on. */
+/* Give the port its queues and start it: it takes buffers from now on. */
 static int port_start(struct zcd_dataplane *dp, unsigned idx)
 {
 	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
@@ -132,9 +156,11 @@ static int port_start(struct zcd_dataplane *dp, unsigned idx)
 
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, &nb_txd);
 	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(port->port_id, 0, nb_rxd, socket, NULL, dp->pool->mp);
-	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(port->port_id, 0, nb_txd, socket, NULL);
+		rc = rte_eth_dev_info_get(port->port_id, &info);
+	for (uint16_t q = 0; rc == 0 && q < port->nb_rx_queues; q++)
+		rc = rte_eth_rx_queue_setup(port->port_id, q, nb_rxd, socket, NULL, dp->pool->mp);
+	for (uint16_t q = 0; rc == 0 && q < port->nb_tx_queues; q++)
+		rc = rte_eth_tx_queue_setup(port->port_id, q, nb_txd, socket, NULL);
 	if (rc != 0) {
 		ZCD_LOG(ERR, "ports[%u] (%s): cannot set up its queues: %s\n", idx, pc->name,
 			strerror(-rc));
@@ -155,9 +181,9 @@ static int port_start(struct zcd_dataplane *dp, unsigned idx)
 		return -1;
 	}
 	port->started = true;
-	rte_eth_dev_info_get(port->port_id, &info);
-	ZCD_LOG(INFO, "port %s: DPDK port %u (%s), %u rx descriptors\n", pc->name, port->port_id,
-		info.driver_name, nb_rxd);
+	ZCD_LOG(INFO, "port %s: DPDK port %u (%s), %u rx queue(s) of %u descriptors%s\n",
+		pc->name, port->port_id, info.driver_name, port->nb_rx_queues, nb_rxd,
+		port->nb_rx_queues > 1 && info.flow_type_rss_offloads != 0 ? ", RSS" : "");
 	return 0;
 }
 
@@ -178,22 +204,88 @@ static void ports_close(struct zcd_dataplane *dp)
 	}
 }
 
+/*
+ * As many workers as the ports have RX queues: worker 0 on the main lcore,
+ * the others on the EAL's other lcores in order.  Returns the RX queues
+ * of all ports together.
+ */
+static unsigned workers_assign(struct zcd_dataplane *dp)
+{
+	unsigned nb_queues = 0, w = 1, lcore;
+
+	dp->nb_workers = 1;
+	for (unsigned p = 0; p < dp->nb_ports; p++) {
+		dp->nb_workers = RTE_MAX(dp->nb_workers, (unsigned)dp->ports[p].nb_rx_queues);
+		nb_queues += dp->ports[p].nb_rx_queues;
+	}
+	dp->workers[0] = (struct zcd_worker){.index = 0, .lcore_id = rte_get_main_lcore()};
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (w == dp->nb_workers)
+			break;
+		dp->workers[w] = (struct zcd_worker){.index = w, .lcore_id = lcore};
+		w++;
+	}
+	if (dp->nb_workers < rte_lcore_count())
+		ZCD_LOG(WARNING, "%u lcores given, but the ports have RX queues for %u: "
+			"the others stay idle\n", rte_lcore_count(), dp->nb_workers);
+	return nb_queues;
+}
+
+/* Each worker's per-VM burst scratch, on its lcore's node. */
+static int workers_alloc(struct zcd_dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->nb_workers; i++) {
+		struct zcd_worker *w = &dp->workers[i];
+
+		w->batches = rte_zmalloc_socket("zcd_batches", dp->nb_vms * sizeof(*w->batches),
+						RTE_CACHE_LINE_SIZE,
+						(int)rte_lcore_to_socket_id(w->lcore_id));
+		if (w->batches == NULL) {
+			ZCD_LOG(ERR, "out of DPDK memory for lcore %u's burst scratch\n",
+				w->lcore_id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 {
 	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
-	uint32_t nb_bufs = zcd_dataplane_pool_size(cfg);
+	unsigned nb_lcores = RTE_MIN(rte_lcore_count(), (unsigned)ZCD_MAX_WORKERS), nb_queues;
+	uint32_t nb_bufs;
 	int socket;
 	char err[256];
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
 	dp->nb_vms = cfg->nb_vms;
+	if (rte_lcore_count() > ZCD_MAX_WORKERS)
+		ZCD_LOG(WARNING, "%u lcores given; at most %u poll\n", rte_lcore_count(),
+			ZCD_MAX_WORKERS);
 	/* The devices first: the pool goes where they are. */
 	for (unsigned p = 0; p < cfg->nb_ports; p++) {
 		dp->nb_ports = p + 1;
-		if (port_probe(dp, p) != 0)
+		if (port_probe(dp, p, nb_lcores) != 0)
 			return -1;
 	}
+	nb_queues = workers_assign(dp);
+	/* The checker walks the whole ledger after every burst: only a ledger
+	 * that no other lcore is changing can be checked. */
+	if (cfg->iommu_check && dp->nb_workers > 1) {
+		ZCD_LOG(ERR, "%s: iommu.check needs a single polling lcore, but %u poll here "
+			"(EAL option -l)\n", cfg->path, dp->nb_workers);
+		return -1;
+	}
+	if (cfg->buffers != 0 &&
+	    cfg->buffers <= (uint64_t)nb_queues * (cfg->rx_descriptors + cfg->burst)) {
+		ZCD_LOG(ERR, "%s: dataplane.buffers: %u is too small for %u RX queues of %u "
+			"descriptors (and a burst each)\n", cfg->path, cfg->buffers, nb_queues,
+			cfg->rx_descriptors);
+		return -1;
+	}
+	nb_bufs = zcd_dataplane_pool_size(cfg, nb_queues);
 	socket = ports_node(dp);
 	dp->pool = zcd_pool_create(nb_bufs, pages_per_buf, socket, err, sizeof(err));
 	if (dp->pool == NULL) {
@@ -212,7 +304,10 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		ZCD_LOG(ERR, "out of DPDK memory for %u VMs\n", cfg->nb_vms);
 		return -1;
 	}
+	if (workers_alloc(dp) != 0)
+		return -1;
 	for (unsigned v = 0; v < cfg->nb_vms; v++) {
+		rte_spinlock_init(&dp->vms[v].lock);
 		dp->vms[v].credits = cfg->vms[v].credits;
 		dp->vms[v].pending_revoke = rte_malloc_socket(
 			"zcd_pending", cfg->vms[v].credits * sizeof(uint32_t), 0, socket);
@@ -229,6 +324,8 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 		return -1;
 	}
 	dp->hv_features = dp->hv_ops->features(dp->hv);
+	dp->vms_in_parallel = dp->hv_features & ZCD_HV_F_PARALLEL_VMS;
+	rte_spinlock_init(&dp->hv_lock);
 	dp->copy_threshold = cfg->copy_threshold;
 	if (!(dp->hv_features & ZCD_HV_F_REMAP))
 		ZCD_LOG(WARNING, "hypervisor %s cannot remap pages here: every frame is copied\n",
@@ -273,6 +370,7 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 {
 	const struct zcd_ledger *ledger = &dp->pool->ledger;
 	uint64_t deadline = rte_rdtsc() + SHUTDOWN_REVOKE_WAIT_S * rte_get_tsc_hz();
+	uint32_t count[ZCD_BUF_STATE_COUNT];
 	unsigned pending;
 	int rc = 0;
 
@@ -307,13 +405,13 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 	ports_close(dp);
 	zcd_dma_check(&dp->dma, ledger);
 
-	if (zcd_pool_free_count(dp->pool) != ledger->nb_bufs ||
-	    ledger->count[ZCD_BUF_FREE] != ledger->nb_bufs) {
+	zcd_ledger_tally(ledger, count);
+	if (zcd_pool_free_count(dp->pool) != ledger->nb_bufs || count[ZCD_BUF_FREE] != ledger->nb_bufs) {
 		ZCD_LOG(ERR, "pool not whole at exit: %u of %u buffers free (ledger: %u free, "
 			"%u posted, %u held, %u granted, %u revoking)\n",
-			zcd_pool_free_count(dp->pool), ledger->nb_bufs, ledger->count[ZCD_BUF_FREE],
-			ledger->count[ZCD_BUF_POSTED], ledger->count[ZCD_BUF_HELD],
-			ledger->count[ZCD_BUF_GRANTED], ledger->count[ZCD_BUF_REVOKING]);
+			zcd_pool_free_count(dp->pool), ledger->nb_bufs, count[ZCD_BUF_FREE],
+			count[ZCD_BUF_POSTED], count[ZCD_BUF_HELD], count[ZCD_BUF_GRANTED],
+			count[ZCD_BUF_REVOKING]);
 		rc = -1;
 	}
 	if (ledger->violations != 0) {
@@ -338,6 +436,8 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp)
 		for (unsigned v = 0; v < dp->nb_vms; v++)
 			rte_free(dp->vms[v].pending_revoke);
 	rte_free(dp->vms);
+	for (unsigned i = 0; i < dp->nb_workers; i++)
+		rte_free(dp->workers[i].batches);
 	zcd_demux_free(&dp->demux);
 	zcd_pool_destroy(dp->pool);
 	memset(dp, 0, sizeof(*dp));

@@ -15,6 +15,7 @@
 
 #include <rte_common.h>
 #include <rte_mbuf.h>
+#include <rte_spinlock.h>
 
 #include "classify.h"
 #include "dma.h"
@@ -26,6 +27,7 @@
 extern int zcd_logtype;
 #define ZCD_LOG(level, ...) rte_log(RTE_LOG_##level, zcd_logtype, "zcdemux: " __VA_ARGS__)
 
+#define ZCD_MAX_WORKERS 16 /* lcores polling RX queues, the main one included */
 #define ZCD_RETURN_BURST 64
 #define ZCD_RECLAIM_BATCH 256 /* revoked buffers recycled together */
 
@@ -55,7 +57,14 @@ struct zcd_vm_counters {
 	uint64_t reclaimed; /* taken back without a return: the guest went away */
 };
 
+/*
+ * With several lcores (nb_workers > 1) a VM's state and its backend's state
+ * are touched by whoever holds its lock (zcd_dataplane_vm_lock): the lcore
+ * handing it a burst, or the main lcore taking returns and acting on
+ * events.  With one lcore nothing is locked.
+ */
 struct zcd_vm_state {
+	rte_spinlock_t lock; /* used when the backend runs VMs in parallel */
 	struct zcd_vm_counters c;
 	uint32_t credits;
 	uint32_t outstanding; /* delivered, not yet returned and revoked */
@@ -65,17 +74,39 @@ struct zcd_vm_state {
 	uint32_t nb_pending_revoke;
 	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
 	uint32_t revoke_retry_ms; /* current gap between retries */
-	/* This burst's frames for this VM, in arrival order. */
-	unsigned batch_len;
-	struct zcd_handoff batch[ZCD_BURST_MAX];
-	struct rte_mbuf *batch_mbuf[ZCD_BURST_MAX];
+} __rte_cache_aligned;
+
+/* One lcore's frames for one VM in the current burst, in arrival order. */
+struct zcd_vm_batch {
+	unsigned len;
+	struct zcd_handoff items[ZCD_BURST_MAX];
+	struct rte_mbuf *mbufs[ZCD_BURST_MAX];
+} __rte_cache_aligned;
+
+/*
+ * An lcore that receives: worker k polls RX queue k of every port that has
+ * one.  Worker 0 is the main lcore, which also takes returns, acts on
+ * guest events and reports.  Everything here is written by its own lcore
+ * only; reports add the workers up.
+ */
+struct zcd_worker {
+	unsigned index;
+	unsigned lcore_id;
+	struct zcd_port_counters port_c[ZCD_MAX_PORTS];
+	uint64_t drops[ZCD_DROP_REASON_COUNT];
+	uint64_t last_rx_tsc; /* atomic: the main lcore reads it for idle-exit */
+	/* Scratch for one burst. */
+	uint16_t touched[ZCD_MAX_VMS];
+	unsigned nb_touched;
+	struct zcd_vm_batch *batches; /* by VM */
 } __rte_cache_aligned;
 
 struct zcd_port_state {
 	uint16_t port_id;
 	bool probed; /* configured, to be closed */
 	bool started;
-	struct zcd_port_counters c;
+	uint16_t nb_rx_queues; /* one per worker, as far as the device has them */
+	uint16_t nb_tx_queues; /* unused, for peers that pair queues */
 	struct zcd_port_driver_counters at_close; /* the driver's, kept when it closed */
 };
 
@@ -94,13 +125,15 @@ struct zcd_dataplane {
 	uint32_t hv_features; /* ZCD_HV_F_* */
 	uint32_t copy_threshold; /* unicast frames shorter than this are copied */
 
-	uint64_t drops[ZCD_DROP_REASON_COUNT];
 	uint64_t started_tsc;
 	uint64_t stopped_tsc;
 
-	/* Scratch for one burst, sized at start-up. */
-	uint16_t touched[ZCD_MAX_VMS];
-	unsigned nb_touched;
+	struct zcd_worker workers[ZCD_MAX_WORKERS];
+	unsigned nb_workers;
+	bool vms_in_parallel; /* backend ops on different VMs may run at once */
+	rte_spinlock_t hv_lock; /* every VM's lock when they may not */
+	int workers_stop; /* atomic: the remote workers return */
+
 	/* Revoked buffers of this round of returns, all VMs, to recycle. */
 	uint32_t reclaimed[ZCD_RECLAIM_BATCH];
 	unsigned nb_reclaimed;
@@ -125,8 +158,14 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp);
  */
 void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
 
-/* Buffers needed by the configuration: explicit, or ports' rings + credits + slack. */
-uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg);
+/* Buffers needed: explicit, or nb_rx_queues rings + credits + slack. */
+uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg, unsigned nb_rx_queues);
+
+/* The lock that guards VM vm's state and its backend state (see zcd_vm_state). */
+static inline rte_spinlock_t *zcd_dataplane_vm_lock(struct zcd_dataplane *dp, uint16_t vm)
+{
+	return dp->vms_in_parallel ? &dp->vms[vm].lock : &dp->hv_lock;
+}
 
 /* ---- loop.c: hot path ---- */
 
@@ -137,19 +176,23 @@ struct zcd_run_limits {
 	const char *stats_json; /* rewritten at every stats interval, if set */
 };
 
-/* Poll until *quit, a limit is reached, or idle-exit says so. */
-void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
+/*
+ * Poll until *quit, a limit is reached, or idle-exit says so: the main
+ * lcore as worker 0, the other workers on their lcores until it stops.
+ * 0, or -1 (logged) if a worker could not be started.
+ */
+int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
 		       volatile sig_atomic_t *quit);
 
-/* Receive and deliver one burst from one port; returns frames received. */
-unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port);
+/* Receive and deliver one burst from worker w's queue of a port; returns frames received. */
+unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_worker *w, unsigned port);
 
 /*
  * Deliver nb (at most ZCD_BURST_MAX) frames that port's driver received
  * into pool buffers: classify, hand off per VM, free the rest.  Takes every
  * mbuf.  rx_burst's second half, for callers that receive by other means.
  */
-void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *port,
+void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_worker *w, unsigned port,
 			     struct rte_mbuf **pkts, unsigned nb);
 
 /* Take back what VM vm returned and retry pending revokes; returns work done. */
@@ -171,6 +214,10 @@ void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsign
 
 /* The driver's counters of a port, live or as they were when it closed. */
 struct zcd_port_driver_counters zcd_port_driver_counters(const struct zcd_port_state *port);
+
+/* A port's frames and bytes, or drops for one reason: every worker's added up. */
+struct zcd_port_counters zcd_port_counters(const struct zcd_dataplane *dp, unsigned port);
+uint64_t zcd_drops(const struct zcd_dataplane *dp, enum zcd_drop_reason reason);
 
 /* Write the stats JSON to path.  0, or -1 with errno. */
 int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path);

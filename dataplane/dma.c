@@ -35,6 +35,7 @@ int zcd_dma_init(struct zcd_dma *dma, const struct zcd_config *cfg,
 		return -1;
 	}
 	dma->nb_bufs = pool->nb_bufs;
+	rte_spinlock_init(&dma->lock);
 	dma->keeps_table = dma->ops->is_mapped(dma->mmu, 0) >= 0;
 	return 0;
 }
@@ -72,7 +73,7 @@ static void call_sorted(struct zcd_dma *dma, const uint32_t *ids, unsigned n, bo
 		dma->st.failures++;
 }
 
-void zcd_dma_flush(struct zcd_dma *dma, uint64_t now_tsc)
+static void flush_locked(struct zcd_dma *dma, uint64_t now_tsc)
 {
 	unsigned live = 0;
 
@@ -88,7 +89,8 @@ void zcd_dma_flush(struct zcd_dma *dma, uint64_t now_tsc)
 		dma->pending[live++] = id;
 	}
 	if (live != 0) {
-		uint64_t waited_us = (now_tsc - dma->oldest_tsc) * 1000000 / rte_get_tsc_hz();
+		uint64_t waited = now_tsc > dma->oldest_tsc ? now_tsc - dma->oldest_tsc : 0;
+		uint64_t waited_us = waited * 1000000 / rte_get_tsc_hz();
 
 		if (waited_us > dma->st.max_exposure_us)
 			dma->st.max_exposure_us = waited_us;
@@ -97,18 +99,29 @@ void zcd_dma_flush(struct zcd_dma *dma, uint64_t now_tsc)
 	dma->nb_pending = 0;
 }
 
-void zcd_dma_unmap(struct zcd_dma *dma, const uint32_t *ids, unsigned n, uint64_t now_tsc)
+void zcd_dma_flush(struct zcd_dma *dma, uint64_t now_tsc)
 {
 	if (!dma->keeps_table)
 		return;
+	rte_spinlock_lock(&dma->lock);
+	flush_locked(dma, now_tsc);
+	rte_spinlock_unlock(&dma->lock);
+}
+
+void zcd_dma_unmap(struct zcd_dma *dma, const uint32_t *ids, unsigned n, uint64_t now_tsc)
+{
+	if (!dma->keeps_table || n == 0)
+		return;
+	rte_spinlock_lock(&dma->lock);
 	if (dma->mode == ZCD_IOMMU_STRICT) {
 		call_sorted(dma, ids, n, false);
+		rte_spinlock_unlock(&dma->lock);
 		return;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (dma->nb_pending == dma->batch) {
 			dma->st.flushes_by_count++;
-			zcd_dma_flush(dma, now_tsc);
+			flush_locked(dma, now_tsc);
 		}
 		if (dma->nb_pending == 0)
 			dma->oldest_tsc = now_tsc;
@@ -116,14 +129,16 @@ void zcd_dma_unmap(struct zcd_dma *dma, const uint32_t *ids, unsigned n, uint64_
 		dma->is_pending[ids[i]] = 1;
 		dma->st.deferred_buffers++;
 	}
+	rte_spinlock_unlock(&dma->lock);
 }
 
 void zcd_dma_map(struct zcd_dma *dma, const uint32_t *ids, unsigned n)
 {
 	unsigned k = 0;
 
-	if (!dma->keeps_table)
+	if (!dma->keeps_table || n == 0)
 		return;
+	rte_spinlock_lock(&dma->lock);
 	for (unsigned i = 0; i < n; i++) {
 		if (dma->is_pending[ids[i]])
 			dma->is_pending[ids[i]] = 0; /* never left the table */
@@ -131,14 +146,21 @@ void zcd_dma_map(struct zcd_dma *dma, const uint32_t *ids, unsigned n)
 			dma->scratch[k++] = ids[i];
 	}
 	call_sorted(dma, dma->scratch, k, true);
+	rte_spinlock_unlock(&dma->lock);
 }
 
 void zcd_dma_tick(struct zcd_dma *dma, uint64_t now_tsc)
 {
-	if (dma->nb_pending != 0 && now_tsc - dma->oldest_tsc >= dma->max_wait_tsc) {
+	if (!dma->keeps_table)
+		return;
+	rte_spinlock_lock(&dma->lock);
+	/* now_tsc may be a little behind the TSC another lcore queued with. */
+	if (dma->nb_pending != 0 && now_tsc >= dma->oldest_tsc &&
+	    now_tsc - dma->oldest_tsc >= dma->max_wait_tsc) {
 		dma->st.flushes_by_time++;
-		zcd_dma_flush(dma, now_tsc);
+		flush_locked(dma, now_tsc);
 	}
+	rte_spinlock_unlock(&dma->lock);
 }
 
 uint64_t zcd_dma_check(struct zcd_dma *dma, const struct zcd_ledger *ledger)
@@ -147,6 +169,7 @@ uint64_t zcd_dma_check(struct zcd_dma *dma, const struct zcd_ledger *ledger)
 
 	if (!zcd_dma_has_table(dma))
 		return 0;
+	rte_spinlock_lock(&dma->lock);
 	dma->st.checks++;
 	for (uint32_t id = 0; id < ledger->nb_bufs; id++) {
 		enum zcd_buf_state st = zcd_ledger_state(ledger, id);
@@ -157,5 +180,6 @@ uint64_t zcd_dma_check(struct zcd_dma *dma, const struct zcd_ledger *ledger)
 			mismatches++;
 	}
 	dma->st.mismatches += mismatches;
+	rte_spinlock_unlock(&dma->lock);
 	return mismatches;
 }

@@ -15,11 +15,17 @@
  * the queue: it never left the table.  The checker walks the ledger and the
  * table together: a buffer must be mapped exactly when the dataplane owns it
  * (FREE, POSTED, HELD) or its unmap is queued.
+ *
+ * Any lcore may call these: with a table to keep they take the module's
+ * lock (the backend call is a syscall anyway); without one they return at
+ * once.  The checker needs a ledger nobody is changing.
  */
 #ifndef ZCDEMUX_DMA_H
 #define ZCDEMUX_DMA_H
 
 #include <stdint.h>
+
+#include <rte_spinlock.h>
 
 #include "ledger.h"
 #include "zcdemux/config.h"
@@ -48,6 +54,7 @@ struct zcd_dma {
 	uint64_t oldest_tsc; /* when the oldest queued unmap was queued */
 	uint32_t *scratch; /* sorted ids for one backend call */
 	bool keeps_table; /* false: the backend has nothing to update (none) */
+	rte_spinlock_t lock; /* everything above that changes, and the backend */
 	struct zcd_dma_stats st;
 };
 

@@ -2,6 +2,7 @@
 /* The buffer ownership ledger; see ledger.h for the state machine. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ledger.h"
 
@@ -21,7 +22,6 @@ int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs)
 		l->entries[i].state = ZCD_BUF_FREE;
 	}
 	l->nb_bufs = nb_bufs;
-	l->count[ZCD_BUF_FREE] = nb_bufs;
 	return 0;
 }
 
@@ -35,12 +35,10 @@ void zcd_ledger_fini(struct zcd_ledger *l)
 static int move(struct zcd_ledger *l, uint32_t id, enum zcd_buf_state from, enum zcd_buf_state to)
 {
 	if (id >= l->nb_bufs || l->entries[id].state != from) {
-		l->violations++;
+		zcd_ledger_violation(l);
 		return -1;
 	}
 	l->entries[id].state = (uint8_t)to;
-	l->count[from]--;
-	l->count[to]++;
 	return 0;
 }
 
@@ -67,7 +65,7 @@ int zcd_ledger_release(struct zcd_ledger *l, uint32_t id)
 int zcd_ledger_grant(struct zcd_ledger *l, uint32_t id, uint16_t vm)
 {
 	if (vm == ZCD_OWNER_NONE) {
-		l->violations++;
+		zcd_ledger_violation(l);
 		return -1;
 	}
 	if (move(l, id, ZCD_BUF_HELD, ZCD_BUF_GRANTED) != 0)
@@ -104,7 +102,7 @@ enum zcd_return_verdict zcd_ledger_accept_return(struct zcd_ledger *l, uint16_t 
 int zcd_ledger_abandon(struct zcd_ledger *l, uint32_t id, uint16_t vm)
 {
 	if (id >= l->nb_bufs || vm == ZCD_OWNER_NONE || l->entries[id].owner != vm) {
-		l->violations++;
+		zcd_ledger_violation(l);
 		return -1;
 	}
 	return move(l, id, ZCD_BUF_GRANTED, ZCD_BUF_REVOKING);
@@ -126,6 +124,13 @@ int zcd_ledger_scrubbed(struct zcd_ledger *l, uint32_t id)
 int zcd_ledger_recycle(struct zcd_ledger *l, uint32_t id)
 {
 	return move(l, id, ZCD_BUF_SCRUBBED, ZCD_BUF_FREE);
+}
+
+void zcd_ledger_tally(const struct zcd_ledger *l, uint32_t count[ZCD_BUF_STATE_COUNT])
+{
+	memset(count, 0, ZCD_BUF_STATE_COUNT * sizeof(count[0]));
+	for (uint32_t id = 0; id < l->nb_bufs; id++)
+		count[l->entries[id].state]++;
 }
 
 const char *zcd_buf_state_name(enum zcd_buf_state s)

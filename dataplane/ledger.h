@@ -15,7 +15,12 @@
  * violation means a dataplane bug, never a guest's doing: guest input only
  * reaches the ledger through zcd_ledger_accept_return(), which rejects.
  *
- * Not thread-safe: one thread owns a ledger (the dataplane lcore).
+ * Threads: an entry is written only by the thread that owns the buffer
+ * at that moment (the lcore whose queue received it until it is granted;
+ * the main lcore once its VM returns it; the pool's lock in between).
+ * Other threads only read an entry to judge a guest's return, under that
+ * VM's lock: a read racing a grant to another VM can only reject.  No
+ * counter is shared on the hot path: state counts are tallied on demand.
  */
 #ifndef ZCDEMUX_LEDGER_H
 #define ZCDEMUX_LEDGER_H
@@ -45,8 +50,7 @@ struct zcd_ledger_entry {
 struct zcd_ledger {
 	struct zcd_ledger_entry *entries;
 	uint32_t nb_bufs;
-	uint32_t count[ZCD_BUF_STATE_COUNT]; /* buffers in each state */
-	uint64_t violations;
+	uint64_t violations; /* atomic: any thread may find one */
 };
 
 enum zcd_return_verdict {
@@ -88,6 +92,15 @@ static inline enum zcd_buf_state zcd_ledger_state(const struct zcd_ledger *l, ui
 {
 	return (enum zcd_buf_state)l->entries[id].state;
 }
+
+/* Count a dataplane bug; safe from any thread. */
+static inline void zcd_ledger_violation(struct zcd_ledger *l)
+{
+	__atomic_fetch_add(&l->violations, 1, __ATOMIC_RELAXED);
+}
+
+/* How many buffers are in each state: a walk of the whole ledger. */
+void zcd_ledger_tally(const struct zcd_ledger *l, uint32_t count[ZCD_BUF_STATE_COUNT]);
 
 const char *zcd_buf_state_name(enum zcd_buf_state s);
 

@@ -6,26 +6,24 @@
  */
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_prefetch.h>
 
 #include "dataplane.h"
 
 #define IDLE_SLEEP_MAX_US 200
-/* Sleep only after this long without work: a loaded loop that finds an
- * empty ring between bursts must not sleep, since waking up can take
- * milliseconds (in a VM above all) and the device's ring fills meanwhile. */
-#define IDLE_BEFORE_SLEEP_US 1000
+#define IDLE_BEFORE_SLEEP_US 1000 /* see idle_backoff */
 #define REVOKE_RETRY_MAX_MS 1000u
 
 /* Queue a frame for vm; the first frame for a VM in this burst lists it. */
-static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_mbuf *m,
+static inline void batch_add(struct zcd_worker *w, uint16_t vm, struct rte_mbuf *m,
 			     const struct zcd_class_result *cls, uint8_t kind)
 {
-	struct zcd_vm_state *vs = &dp->vms[vm];
-	struct zcd_handoff *h = &vs->batch[vs->batch_len];
+	struct zcd_vm_batch *b = &w->batches[vm];
+	struct zcd_handoff *h = &b->items[b->len];
 
-	if (vs->batch_len == 0)
-		dp->touched[dp->nb_touched++] = vm;
+	if (b->len == 0)
+		w->touched[w->nb_touched++] = vm;
 	h->data = rte_pktmbuf_mtod(m, const uint8_t *);
 	h->buf_id = zcd_mbuf_buf_id(m);
 	h->generation = 0;
@@ -33,7 +31,20 @@ static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_m
 	h->length = (uint16_t)m->pkt_len;
 	h->vlan = cls->vlan;
 	h->kind = kind;
-	vs->batch_mbuf[vs->batch_len++] = m;
+	b->mbufs[b->len++] = m;
+}
+
+/* A VM's lock, taken only when another lcore may touch the VM too. */
+static inline void vm_lock(struct zcd_dataplane *dp, uint16_t vm)
+{
+	if (dp->nb_workers > 1)
+		rte_spinlock_lock(zcd_dataplane_vm_lock(dp, vm));
+}
+
+static inline void vm_unlock(struct zcd_dataplane *dp, uint16_t vm)
+{
+	if (dp->nb_workers > 1)
+		rte_spinlock_unlock(zcd_dataplane_vm_lock(dp, vm));
 }
 
 /*
@@ -41,39 +52,42 @@ static inline void batch_add(struct zcd_dataplane *dp, uint16_t vm, struct rte_m
  * in one backend call.  Frames it did not take are counted and, when they
  * were to be remapped, go back to the device's DMA table and are dropped.
  */
-static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, uint64_t now_tsc,
-		     struct rte_mbuf **to_free, unsigned *nb_free)
+static void flush_vm(struct zcd_dataplane *dp, struct zcd_worker *w, uint16_t vm,
+		     uint64_t now_tsc, struct rte_mbuf **to_free, unsigned *nb_free)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
+	struct zcd_vm_batch *b = &w->batches[vm];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
 	uint32_t remap_ids[ZCD_BURST_MAX];
-	unsigned n = vs->batch_len, allowed, delivered, nb_remap = 0;
+	unsigned n = b->len, allowed, delivered, nb_remap = 0;
 
-	vs->batch_len = 0;
+	b->len = 0;
+	vm_lock(dp, vm);
 	allowed = vs->credits > vs->outstanding ? RTE_MIN(n, vs->credits - vs->outstanding) : 0;
 	if (unlikely(!vs->connected)) {
 		for (unsigned i = 0; i < n; i++)
-			if (vs->batch[i].kind == ZCD_HANDOFF_REMAP)
-				to_free[(*nb_free)++] = vs->batch_mbuf[i];
+			if (b->items[i].kind == ZCD_HANDOFF_REMAP)
+				to_free[(*nb_free)++] = b->mbufs[i];
 		vs->c.dropped_disconnected += n;
+		vm_unlock(dp, vm);
 		return;
 	}
 	for (unsigned i = 0; i < allowed; i++) {
-		struct zcd_handoff *h = &vs->batch[i];
+		struct zcd_handoff *h = &b->items[i];
 
 		if (h->kind == ZCD_HANDOFF_REMAP) {
 			h->generation = zcd_ledger_next_generation(ledger, h->buf_id);
 			remap_ids[nb_remap++] = h->buf_id;
-			zcd_pool_clean_around_frame(dp->pool, vs->batch_mbuf[i]);
+			zcd_pool_clean_around_frame(dp->pool, b->mbufs[i]);
 		}
 	}
 	/* Strict mode: the device loses access before the guest gains it. */
 	zcd_dma_unmap(&dp->dma, remap_ids, nb_remap, now_tsc);
-	delivered = allowed != 0 ? dp->hv_ops->handoff(dp->hv, vm, vs->batch, allowed) : 0;
+	delivered = allowed != 0 ? dp->hv_ops->handoff(dp->hv, vm, b->items, allowed) : 0;
 
 	nb_remap = 0;
 	for (unsigned i = 0; i < n; i++) {
-		const struct zcd_handoff *h = &vs->batch[i];
+		const struct zcd_handoff *h = &b->items[i];
 
 		if (i < delivered) {
 			vs->c.rx_packets++;
@@ -92,11 +106,12 @@ static void flush_vm(struct zcd_dataplane *dp, uint16_t vm, uint64_t now_tsc,
 		if (h->kind == ZCD_HANDOFF_REMAP) {
 			if (i < allowed)
 				remap_ids[nb_remap++] = h->buf_id;
-			to_free[(*nb_free)++] = vs->batch_mbuf[i];
+			to_free[(*nb_free)++] = b->mbufs[i];
 		}
 	}
 	zcd_dma_map(&dp->dma, remap_ids, nb_remap);
 	vs->outstanding += delivered;
+	vm_unlock(dp, vm);
 }
 
 /*
@@ -122,22 +137,24 @@ static void restore_vlan_tag(struct rte_mbuf *m)
 	m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
 }
 
-unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_port_state *port)
+unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_worker *w, unsigned port)
 {
 	struct rte_mbuf *pkts[ZCD_BURST_MAX];
-	unsigned nb = rte_eth_rx_burst(port->port_id, 0, pkts, (uint16_t)dp->cfg->burst);
+	unsigned nb = rte_eth_rx_burst(dp->ports[port].port_id, (uint16_t)w->index, pkts,
+				       (uint16_t)dp->cfg->burst);
 
 	if (nb != 0)
-		zcd_dataplane_rx_frames(dp, port, pkts, nb);
+		zcd_dataplane_rx_frames(dp, w, port, pkts, nb);
 	return nb;
 }
 
-void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *port,
+void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_worker *w, unsigned port,
 			     struct rte_mbuf **pkts, unsigned nb)
 {
 	/* Each frame is freed at most once: dropped, flooded (after the copies)
 	 * or not taken by its VM. */
 	struct rte_mbuf *to_free[ZCD_BURST_MAX];
+	struct zcd_port_counters *port_c = &w->port_c[port];
 	struct zcd_ledger *ledger = &dp->pool->ledger;
 	/* Only deferred unmaps need the time, once per burst (rdtsc is not
 	 * free, least of all in a VM). */
@@ -154,7 +171,7 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 			/* The device wrote (or failed to write) somewhere else. */
 			for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
 				zcd_ledger_receive(ledger, zcd_mbuf_buf_id(seg));
-			port->c.rx_packets++;
+			port_c->rx_packets++;
 			to_free[nb_free++] = pkts[i];
 			/* Keep the others in arrival order. */
 			memmove(&pkts[i], &pkts[i + 1], (nb - i - 1) * sizeof(pkts[0]));
@@ -166,8 +183,8 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 			restore_vlan_tag(pkts[i]);
 			zcd_pool_note_frame(dp->pool, pkts[i]);
 		}
-		port->c.rx_packets++;
-		port->c.rx_bytes += pkts[i]->pkt_len;
+		port_c->rx_packets++;
+		port_c->rx_bytes += pkts[i]->pkt_len;
 		for (struct rte_mbuf *seg = pkts[i]; seg != NULL; seg = seg->next)
 			zcd_ledger_receive(ledger, zcd_mbuf_buf_id(seg));
 	}
@@ -185,36 +202,36 @@ void zcd_dataplane_rx_frames(struct zcd_dataplane *dp, struct zcd_port_state *po
 			/* A frame fits one buffer unless it is oversize, which
 			 * classification already dropped. */
 			if (unlikely(m->nb_segs != 1)) {
-				dp->drops[ZCD_DROP_OVERSIZE]++;
+				w->drops[ZCD_DROP_OVERSIZE]++;
 				to_free[nb_free++] = m;
 				break;
 			}
 			/* Small frames cost less to copy than to remap. */
 			if (m->pkt_len >= dp->copy_threshold && (dp->hv_features & ZCD_HV_F_REMAP)) {
-				batch_add(dp, cls.vm, m, &cls, ZCD_HANDOFF_REMAP);
+				batch_add(w, cls.vm, m, &cls, ZCD_HANDOFF_REMAP);
 				break;
 			}
-			batch_add(dp, cls.vm, m, &cls, ZCD_HANDOFF_COPY);
+			batch_add(w, cls.vm, m, &cls, ZCD_HANDOFF_COPY);
 			to_free[nb_free++] = m;
 			break;
 		case ZCD_CLASS_FLOOD:
 			/* One page has one owner: every receiver gets a copy. */
 			nb_members = zcd_demux_flood_members(&dp->demux, cls.vlan, &members);
 			for (unsigned k = 0; k < nb_members; k++)
-				batch_add(dp, members[k], m, &cls, ZCD_HANDOFF_COPY);
+				batch_add(w, members[k], m, &cls, ZCD_HANDOFF_COPY);
 			to_free[nb_free++] = m;
 			break;
 		default:
-			dp->drops[cls.drop]++;
+			w->drops[cls.drop]++;
 			to_free[nb_free++] = m;
 			break;
 		}
 	}
 
 	/* Pass 2: one handoff per destination VM. */
-	for (unsigned t = 0; t < dp->nb_touched; t++)
-		flush_vm(dp, dp->touched[t], now_tsc, to_free, &nb_free);
-	dp->nb_touched = 0;
+	for (unsigned t = 0; t < w->nb_touched; t++)
+		flush_vm(dp, w, w->touched[t], now_tsc, to_free, &nb_free);
+	w->nb_touched = 0;
 
 	if (nb_free != 0)
 		rte_pktmbuf_free_bulk(to_free, nb_free);
@@ -291,6 +308,7 @@ static unsigned poll_vm_returns(struct zcd_dataplane *dp, uint16_t vm)
 	uint32_t ids[ZCD_RETURN_BURST];
 	unsigned n, nb_ok = 0, work;
 
+	vm_lock(dp, vm);
 	n = dp->hv_ops->poll_returns(dp->hv, vm, rets, ZCD_RETURN_BURST, &tally);
 	vs->outstanding -= tally.copies_released;
 	vs->c.returned += tally.copies_released;
@@ -336,6 +354,7 @@ static unsigned poll_vm_returns(struct zcd_dataplane *dp, uint16_t vm)
 		vs->releasing = false;
 		dp->hv_ops->vm_release(dp->hv, vm);
 	}
+	vm_unlock(dp, vm);
 	return work;
 }
 
@@ -356,8 +375,10 @@ unsigned zcd_dataplane_poll_all_returns(struct zcd_dataplane *dp)
 
 		/* A VM that holds nothing of ours has nothing to give back;
 		 * anything else it wrote is read once it holds something (or
-		 * at shutdown). */
-		if (vs->outstanding == 0 && likely(!vs->releasing))
+		 * at shutdown).  Read without its lock: a VM another lcore
+		 * just served is seen on the next round. */
+		if (__atomic_load_n(&vs->outstanding, __ATOMIC_RELAXED) == 0 &&
+		    likely(!vs->releasing))
 			continue;
 		work += poll_vm_returns(dp, v);
 	}
@@ -387,70 +408,213 @@ static unsigned retry_vm_revokes(struct zcd_dataplane *dp, uint16_t vm)
 
 unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
 {
-	unsigned done = retry_vm_revokes(dp, vm);
+	unsigned done;
+
+	vm_lock(dp, vm);
+	done = retry_vm_revokes(dp, vm);
+	vm_unlock(dp, vm);
 
 	flush_reclaimed(dp);
 	return done;
 }
 
+/* Backend calls that are not about one VM, beside lcores serving VMs. */
+static inline void hv_global_lock(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
+		rte_spinlock_lock(&dp->hv_lock);
+}
+
+static inline void hv_global_unlock(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
+		rte_spinlock_unlock(&dp->hv_lock);
+}
+
 unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
 {
 	struct zcd_hv_event ev[16];
-	unsigned n = dp->hv_ops->poll_events(dp->hv, ev, RTE_DIM(ev));
+	unsigned n, nb_pending;
 
+	hv_global_lock(dp);
+	n = dp->hv_ops->poll_events(dp->hv, ev, RTE_DIM(ev));
+	hv_global_unlock(dp);
 	for (unsigned i = 0; i < n; i++) {
-		struct zcd_vm_state *vs = &dp->vms[ev[i].vm];
+		uint16_t vm = ev[i].vm;
+		struct zcd_vm_state *vs = &dp->vms[vm];
 
+		vm_lock(dp, vm);
+		vs->connected = ev[i].kind == ZCD_HV_VM_UP;
+		vm_unlock(dp, vm);
 		if (ev[i].kind == ZCD_HV_VM_UP) {
-			vs->connected = true;
-			ZCD_LOG(INFO, "%s: guest connected\n", dp->cfg->vms[ev[i].vm].name);
+			ZCD_LOG(INFO, "%s: guest connected\n", dp->cfg->vms[vm].name);
 			continue;
 		}
-		vs->connected = false;
 		/* What it gave back before it went counts as returned. */
-		while (zcd_dataplane_poll_returns(dp, ev[i].vm) != 0)
+		while (zcd_dataplane_poll_returns(dp, vm) != 0)
 			;
-		zcd_dataplane_abandon_vm(dp, ev[i].vm);
+		vm_lock(dp, vm);
+		zcd_dataplane_abandon_vm(dp, vm);
 		vs->releasing = true;
-		ZCD_LOG(INFO, "%s: guest gone; taking back %u buffers\n",
-			dp->cfg->vms[ev[i].vm].name, vs->nb_pending_revoke);
+		nb_pending = vs->nb_pending_revoke;
+		vm_unlock(dp, vm);
+		ZCD_LOG(INFO, "%s: guest gone; taking back %u buffers\n", dp->cfg->vms[vm].name,
+			nb_pending);
 	}
 	return n;
 }
 
 static bool all_vms_drained(struct zcd_dataplane *dp)
 {
-	for (unsigned v = 0; v < dp->nb_vms; v++)
-		if (dp->vms[v].connected && !dp->hv_ops->vm_drained(dp->hv, v))
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		bool drained;
+
+		vm_lock(dp, v);
+		drained = !dp->vms[v].connected || dp->hv_ops->vm_drained(dp->hv, v);
+		vm_unlock(dp, v);
+		if (!drained)
 			return false;
+	}
 	return true;
 }
 
-void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
-		       volatile sig_atomic_t *quit)
+/* Receive a burst from every port that has a queue for w; returns frames. */
+static unsigned poll_rx_queues(struct zcd_dataplane *dp, struct zcd_worker *w)
 {
+	unsigned rx = 0;
+
+	for (unsigned p = 0; p < dp->nb_ports; p++)
+		if (w->index < dp->ports[p].nb_rx_queues)
+			rx += zcd_dataplane_rx_burst(dp, w, p);
+	return rx;
+}
+
+/*
+ * Idle: back off so that an idle daemon does not hold a core (and guests
+ * sharing it get to run).  Sleep only after a while without work: a loaded
+ * loop that finds an empty ring between bursts must not sleep, since waking
+ * up can take milliseconds (in a VM above all) and the device's ring fills
+ * meanwhile.
+ */
+struct idle_backoff {
+	uint64_t last_work_tsc;
+	uint64_t before_sleep_tsc;
+	unsigned sleep_us;
+};
+
+static void idle_backoff_init(struct idle_backoff *b, uint64_t now)
+{
+	b->last_work_tsc = now;
+	b->before_sleep_tsc = IDLE_BEFORE_SLEEP_US * rte_get_tsc_hz() / 1000000;
+	b->sleep_us = 1;
+}
+
+static void idle_backoff_worked(struct idle_backoff *b, uint64_t now)
+{
+	b->last_work_tsc = now;
+	b->sleep_us = 1;
+}
+
+static void idle_backoff_wait(struct idle_backoff *b, uint64_t now)
+{
+	if (now - b->last_work_tsc < b->before_sleep_tsc) {
+		rte_pause();
+		return;
+	}
+	rte_delay_us_sleep(b->sleep_us);
+	b->sleep_us = RTE_MIN(b->sleep_us * 2, (unsigned)IDLE_SLEEP_MAX_US);
+}
+
+struct remote_worker_arg {
+	struct zcd_dataplane *dp;
+	struct zcd_worker *w;
+};
+
+/* A worker on a remote lcore: its queues only, until the main lcore stops it. */
+static int remote_worker_main(void *arg)
+{
+	const struct remote_worker_arg *a = arg;
+	struct zcd_dataplane *dp = a->dp;
+	struct zcd_worker *w = a->w;
+	struct idle_backoff idle;
+	uint64_t now = rte_rdtsc();
+
+	idle_backoff_init(&idle, now);
+	while (!__atomic_load_n(&dp->workers_stop, __ATOMIC_ACQUIRE)) {
+		unsigned rx = poll_rx_queues(dp, w);
+
+		now = rte_rdtsc();
+		if (rx != 0) {
+			__atomic_store_n(&w->last_rx_tsc, now, __ATOMIC_RELAXED);
+			idle_backoff_worked(&idle, now);
+			continue;
+		}
+		idle_backoff_wait(&idle, now);
+	}
+	return 0;
+}
+
+/* How long since any worker last received, in TSC cycles. */
+static uint64_t rx_idle_for(const struct zcd_dataplane *dp, uint64_t now)
+{
+	uint64_t latest = 0;
+
+	for (unsigned i = 0; i < dp->nb_workers; i++)
+		latest = RTE_MAX(latest, __atomic_load_n(&dp->workers[i].last_rx_tsc,
+							 __ATOMIC_RELAXED));
+	/* Another core's TSC may run a little ahead of this one's. */
+	return latest >= now ? 0 : now - latest;
+}
+
+static void stop_remote_workers(struct zcd_dataplane *dp, unsigned nb_launched)
+{
+	__atomic_store_n(&dp->workers_stop, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 1; i <= nb_launched; i++)
+		rte_eal_wait_lcore(dp->workers[i].lcore_id);
+}
+
+int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
+		      volatile sig_atomic_t *quit)
+{
+	struct remote_worker_arg args[ZCD_MAX_WORKERS];
+	struct zcd_worker *w0 = &dp->workers[0];
 	const uint64_t hz = rte_get_tsc_hz();
-	uint64_t now = rte_rdtsc(), last_rx = now, last_work = now;
-	const uint64_t idle_before_sleep = IDLE_BEFORE_SLEEP_US * hz / 1000000;
+	uint64_t now = rte_rdtsc();
 	uint64_t deadline = limits->duration_s ? now + limits->duration_s * hz : UINT64_MAX;
 	uint64_t idle_exit = limits->idle_exit_ms ? limits->idle_exit_ms * hz / 1000 : 0;
 	uint64_t next_stats = limits->stats_interval_s ? now + limits->stats_interval_s * hz
 						      : UINT64_MAX;
 	uint64_t next_dma_check = now, next_events = now;
-	unsigned sleep_us = 1;
+	struct idle_backoff idle;
 
 	dp->started_tsc = now;
+	for (unsigned i = 0; i < dp->nb_workers; i++)
+		dp->workers[i].last_rx_tsc = now;
+	__atomic_store_n(&dp->workers_stop, 0, __ATOMIC_RELAXED);
+	/* Guests already up get the first frames, whichever lcore has them. */
+	zcd_dataplane_poll_events(dp);
+	next_events = now + hz / 1000;
+	for (unsigned i = 1; i < dp->nb_workers; i++) {
+		args[i] = (struct remote_worker_arg){.dp = dp, .w = &dp->workers[i]};
+		if (rte_eal_remote_launch(remote_worker_main, &args[i],
+					  dp->workers[i].lcore_id) != 0) {
+			ZCD_LOG(ERR, "cannot start worker %u on lcore %u\n", i,
+				dp->workers[i].lcore_id);
+			stop_remote_workers(dp, i - 1);
+			dp->stopped_tsc = rte_rdtsc();
+			return -1;
+		}
+	}
+	idle_backoff_init(&idle, now);
 	while (!*quit) {
-		unsigned rx = 0, work = 0;
+		unsigned rx, work = 0;
 
-		/* Guests coming and going, checked first so that a guest that is
-		 * up before the first frame gets it. */
+		/* Guests coming and going. */
 		if (unlikely(now >= next_events)) {
 			work += zcd_dataplane_poll_events(dp);
 			next_events = now + hz / 1000;
 		}
-		for (unsigned p = 0; p < dp->nb_ports; p++)
-			rx += zcd_dataplane_rx_burst(dp, &dp->ports[p]);
+		rx = poll_rx_queues(dp, w0);
 		work += rx;
 		work += zcd_dataplane_poll_all_returns(dp);
 
@@ -466,29 +630,24 @@ void zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *li
 			next_stats = now + limits->stats_interval_s * hz;
 		}
 		if (rx != 0)
-			last_rx = now;
+			w0->last_rx_tsc = now;
 		if (work != 0) {
-			last_work = now;
-			sleep_us = 1;
+			idle_backoff_worked(&idle, now);
 			continue;
 		}
 
-		/* Idle: maybe done; otherwise back off so that an idle daemon
-		 * does not hold a core (and guests sharing it get to run). */
-		if (idle_exit != 0 && now - last_rx >= idle_exit && all_vms_drained(dp))
+		if (idle_exit != 0 && rx_idle_for(dp, now) >= idle_exit && all_vms_drained(dp))
 			break;
 		/* Ledger and DMA table must agree at every point; idle time is
-		 * when checking costs nothing. */
-		if (now >= next_dma_check) {
+		 * when checking costs nothing.  Other lcores may be moving
+		 * buffers meanwhile: then only shutdown checks. */
+		if (dp->nb_workers == 1 && now >= next_dma_check) {
 			zcd_dma_check(&dp->dma, &dp->pool->ledger);
 			next_dma_check = now + hz / 10;
 		}
-		if (now - last_work < idle_before_sleep) {
-			rte_pause();
-			continue;
-		}
-		rte_delay_us_sleep(sleep_us);
-		sleep_us = RTE_MIN(sleep_us * 2, (unsigned)IDLE_SLEEP_MAX_US);
+		idle_backoff_wait(&idle, now);
 	}
+	stop_remote_workers(dp, dp->nb_workers - 1);
 	dp->stopped_tsc = rte_rdtsc();
+	return 0;
 }

@@ -61,7 +61,13 @@ static void usage(FILE *out, const char *prog)
 		"                             the stats JSON reports what happened.\n"
 		"\n"
 		"Common EAL options (before --):\n"
-		"  -l CORES                   lcores; zcdemux polls on the main lcore.\n"
+		"  -l CORES                   lcores that poll (default: all cores).  With N\n"
+		"                             lcores each port gets up to N RX queues, spread\n"
+		"                             by RSS where the device hashes; lcore k polls\n"
+		"                             queue k of every port.  The first (main) lcore\n"
+		"                             also takes returns, handles guests coming and\n"
+		"                             going, and reports.  Use -l with one core for\n"
+		"                             iommu.check and --inject-dma-fault.\n"
 		"  --no-huge -m MB            run without hugepages in MB of ordinary memory\n"
 		"                             (cannot be combined with --in-memory).\n"
 		"  --no-pci                   probe no PCI devices (virtual devices only).\n"
@@ -263,14 +269,23 @@ int main(int argc, char **argv)
 		zcd_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
+	if (opt.inject_dma_fault && dp.nb_workers > 1) {
+		fprintf(stderr, "%s: --inject-dma-fault needs a single polling lcore (EAL option -l)\n",
+			prog);
+		zcd_dataplane_fini(&dp);
+		rte_eal_cleanup();
+		zcd_config_free(cfg);
+		return EXIT_USAGE;
+	}
 	dp.pool->fault.armed = opt.inject_dma_fault;
 	if (zcd_stats_register_telemetry(&dp) != 0)
 		ZCD_LOG(WARNING, "telemetry commands not registered\n");
-	ZCD_LOG(INFO, "running: %u port(s), %u VM(s), hypervisor %s, iommu %s\n", dp.nb_ports,
-		dp.nb_vms, cfg->hv_backend, cfg->iommu_backend);
+	ZCD_LOG(INFO, "running: %u port(s), %u VM(s), %u polling lcore(s), hypervisor %s, iommu %s\n",
+		dp.nb_ports, dp.nb_vms, dp.nb_workers, cfg->hv_backend, cfg->iommu_backend);
 
 	opt.limits.stats_json = opt.stats_json;
-	zcd_dataplane_run(&dp, &opt.limits, &quit);
+	if (zcd_dataplane_run(&dp, &opt.limits, &quit) != 0)
+		status = EXIT_RUNTIME;
 
 	if (zcd_dataplane_shutdown(&dp) != 0)
 		status = EXIT_RUNTIME;

@@ -167,7 +167,7 @@ static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, u
 			rc = zcd_ledger_recycle(&pool->ledger, id);
 			break;
 		default:
-			pool->ledger.violations++;
+			zcd_ledger_violation(&pool->ledger);
 			rc = -1;
 			break;
 		}

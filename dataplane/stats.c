@@ -31,6 +31,26 @@ struct zcd_port_driver_counters zcd_port_driver_counters(const struct zcd_port_s
 }
 
 /* Frames the drivers could not receive for want of a free buffer. */
+struct zcd_port_counters zcd_port_counters(const struct zcd_dataplane *dp, unsigned port)
+{
+	struct zcd_port_counters sum = {0};
+
+	for (unsigned i = 0; i < dp->nb_workers; i++) {
+		sum.rx_packets += LOAD(dp->workers[i].port_c[port].rx_packets);
+		sum.rx_bytes += LOAD(dp->workers[i].port_c[port].rx_bytes);
+	}
+	return sum;
+}
+
+uint64_t zcd_drops(const struct zcd_dataplane *dp, enum zcd_drop_reason reason)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < dp->nb_workers; i++)
+		sum += LOAD(dp->workers[i].drops[reason]);
+	return sum;
+}
+
 static uint64_t pool_empty_drops(const struct zcd_dataplane *dp)
 {
 	uint64_t total = 0;
@@ -89,8 +109,8 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		fprintf(f,
 			"%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 			", \"rx_missed\": %" PRIu64 "}",
-			p ? "," : "", dp->cfg->ports[p].name, LOAD(dp->ports[p].c.rx_packets),
-			LOAD(dp->ports[p].c.rx_bytes),
+			p ? "," : "", dp->cfg->ports[p].name, zcd_port_counters(dp, p).rx_packets,
+			zcd_port_counters(dp, p).rx_bytes,
 			zcd_port_driver_counters(&dp->ports[p]).rx_missed);
 	fprintf(f, "],\n \"vms\": [");
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
@@ -118,7 +138,7 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 	}
 	fprintf(f, "],\n \"drops\": {");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
-		fprintf(f, "\"%s\": %" PRIu64 ", ", zcd_drop_reason_name(d), LOAD(dp->drops[d]));
+		fprintf(f, "\"%s\": %" PRIu64 ", ", zcd_drop_reason_name(d), zcd_drops(dp, d));
 	fprintf(f, "\"pool_empty\": %" PRIu64 "},\n", pool_empty_drops(dp));
 	fprintf(f,
 		" \"pool\": {\"buffers\": %u, \"pages_per_buffer\": %u, \"pages\": %" PRIu64
@@ -172,7 +192,7 @@ void zcd_stats_print_summary(const struct zcd_dataplane *dp)
 	double secs = (double)(dp->stopped_tsc - dp->started_tsc) / (double)rte_get_tsc_hz();
 
 	for (unsigned p = 0; p < dp->nb_ports; p++)
-		rx += dp->ports[p].c.rx_packets;
+		rx += zcd_port_counters(dp, p).rx_packets;
 	printf("\nzcdemux: %" PRIu64 " frames received on %u port(s) in %.2f s\n", rx,
 	       dp->nb_ports, secs);
 	printf("%-12s %10s %12s %9s %8s %10s %9s %8s %8s %10s\n", "vm", "rx_packets", "rx_bytes",
@@ -189,7 +209,7 @@ void zcd_stats_print_summary(const struct zcd_dataplane *dp)
 	}
 	printf("drops: ");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
-		printf("%s %" PRIu64 ", ", zcd_drop_reason_name(d), dp->drops[d]);
+		printf("%s %" PRIu64 ", ", zcd_drop_reason_name(d), zcd_drops(dp, d));
 	printf("pool_empty %" PRIu64 "\n", pool_empty_drops(dp));
 	printf("pool: %" PRIu64 " of %" PRIu64 " pages free (%u buffers of %u page%s)\n",
 	       (uint64_t)zcd_pool_free_count(pool) * ppb, (uint64_t)pool->region.nb_bufs * ppb,
@@ -202,13 +222,13 @@ void zcd_stats_log_line(const struct zcd_dataplane *dp)
 	uint64_t rx = 0, delivered = 0, no_credit = 0, dropped = 0;
 
 	for (unsigned p = 0; p < dp->nb_ports; p++)
-		rx += dp->ports[p].c.rx_packets;
+		rx += zcd_port_counters(dp, p).rx_packets;
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
 		delivered += dp->vms[v].c.rx_packets;
 		no_credit += dp->vms[v].c.dropped_no_credit;
 	}
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
-		dropped += dp->drops[d];
+		dropped += zcd_drops(dp, d);
 	ZCD_LOG(INFO,
 		"stats: rx %" PRIu64 ", delivered %" PRIu64 ", no credit %" PRIu64
 		", dropped %" PRIu64 ", pool free %u/%u\n",
@@ -249,8 +269,8 @@ static int fill_ports(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 		if (port == NULL)
 			return -ENOMEM;
 		rte_tel_data_start_dict(port);
-		rte_tel_data_add_dict_u64(port, "rx_packets", LOAD(dp->ports[p].c.rx_packets));
-		rte_tel_data_add_dict_u64(port, "rx_bytes", LOAD(dp->ports[p].c.rx_bytes));
+		rte_tel_data_add_dict_u64(port, "rx_packets", zcd_port_counters(dp, p).rx_packets);
+		rte_tel_data_add_dict_u64(port, "rx_bytes", zcd_port_counters(dp, p).rx_bytes);
 		rte_tel_data_add_dict_u64(port, "rx_missed",
 					  zcd_port_driver_counters(&dp->ports[p]).rx_missed);
 		rte_tel_data_add_dict_container(d, dp->cfg->ports[p].name, port, 0);
@@ -288,7 +308,7 @@ static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 static int fill_drops(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
 	for (unsigned r = 0; r < ZCD_DROP_REASON_COUNT; r++)
-		rte_tel_data_add_dict_u64(d, zcd_drop_reason_name(r), LOAD(dp->drops[r]));
+		rte_tel_data_add_dict_u64(d, zcd_drop_reason_name(r), zcd_drops(dp, r));
 	rte_tel_data_add_dict_u64(d, "pool_empty", pool_empty_drops(dp));
 	return 0;
 }
@@ -297,13 +317,16 @@ static int fill_pool(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
 	const struct zcd_pool *pool = dp->pool;
 	uint32_t ppb = pool->region.pages_per_buf;
+	uint32_t count[ZCD_BUF_STATE_COUNT];
 
+	/* A walk of the ledger while lcores move buffers: a snapshot, not exact. */
+	zcd_ledger_tally(&pool->ledger, count);
 	rte_tel_data_add_dict_u64(d, "buffers", pool->region.nb_bufs);
 	rte_tel_data_add_dict_u64(d, "pages_per_buffer", ppb);
 	rte_tel_data_add_dict_u64(d, "pages", (uint64_t)pool->region.nb_bufs * ppb);
 	rte_tel_data_add_dict_u64(d, "free", (uint64_t)zcd_pool_free_count(pool) * ppb);
 	for (unsigned s = 0; s < ZCD_BUF_STATE_COUNT; s++)
-		rte_tel_data_add_dict_u64(d, zcd_buf_state_name(s), LOAD(pool->ledger.count[s]));
+		rte_tel_data_add_dict_u64(d, zcd_buf_state_name(s), count[s]);
 	return 0;
 }
 

@@ -475,7 +475,9 @@ static void sim_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_
 static uint32_t sim_features(const struct zcd_hv *hv)
 {
 	(void)hv;
-	return ZCD_HV_F_REMAP;
+	/* Per-VM state only; a buffer's slot entry belongs to whoever holds
+	 * the buffer. */
+	return ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS;
 }
 
 /* A simulated guest connects in vm_connect and never leaves on its own. */

@@ -9,7 +9,10 @@
  * a backend only through struct zcd_hv_ops; backends never see the ledger.
  *
  * Threading: every op on one VM is called from one dataplane thread at a
- * time.  Hot-path ops (handoff, poll_returns, revoke) take batches, do no
+ * time.  With several polling lcores, handoff runs on any of them; a
+ * backend that sets ZCD_HV_F_PARALLEL_VMS lets ops on different VMs (and
+ * poll_events) run at the same time, otherwise the dataplane calls it from
+ * one thread at a time altogether.  Hot-path ops (handoff, poll_returns, revoke) take batches, do no
  * allocation, no logging and at most one notification per call.
  */
 #ifndef ZCDEMUX_HV_H
@@ -79,6 +82,7 @@ struct zcd_hv_vm_stats {
 
 /* Backend features (zcd_hv_ops.features). */
 #define ZCD_HV_F_REMAP 0x1u /* can hand pool buffers over; without it: copy only */
+#define ZCD_HV_F_PARALLEL_VMS 0x2u /* ops on different VMs share no state */
 
 enum zcd_hv_event_kind {
 	ZCD_HV_VM_UP, /* a guest connected: deliver from now on, with a full credit */

@@ -18,8 +18,9 @@ paths, from a scratch cwd), configuration errors (non-zero exit, one
 "<config>:<line>: <key>: ..." line on stderr, no sink created, no EAL output),
 --help, --duration, SIGINT, the live counters over DPDK telemetry, the
 same scenarios through a real network port (veth + net_af_packet, as root),
-and the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
-frame by frame; zcd-bench's CSV).
+the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
+frame by frame; zcd-bench's CSV), and two polling lcores on two RX queues
+(scaleout_test.py).
 
 Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
 the default is 3 when the binary looks ASan-instrumented, else 1).
@@ -48,6 +49,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
 
 import zcdgen  # noqa: E402
+import scaleout_test  # noqa: E402
 import tools_test  # noqa: E402
 
 VM_COUNTERS = ["rx_packets", "rx_bytes", "remapped", "copied", "dropped_no_credit", "returned",
@@ -1053,7 +1055,7 @@ def test_testpmd_txonly(ctx: Ctx) -> Outcome:
     if skip:
         return Outcome(name, [], 0.0, skip)
     if shutil.which("dpdk-testpmd") is None:
-        return Outcome(name, [], 0.0, "SKIPPED: no dpdk-testpmd (apt-get install dpdk)")
+        return Outcome(name, [], 0.0, "SKIPPED: no dpdk-testpmd (apt-get install dpdk-dev)")
     t0 = time.monotonic()
     wd = fresh_dir(os.path.join(ctx.work, name))
     vms = [("vm_a", ["02:00:00:00:0a:01"], 0), ("vm_b", ["02:00:00:00:0b:01"], 10),
@@ -1409,6 +1411,10 @@ def main(argv=None) -> int:
             continue
         tests.append((name, lambda n=name: test_scenario(ctx, n)))
     tests.append(("demo", lambda: test_demo(ctx)))
+    tests.append(("two_lcores", lambda: scaleout_test.test_two_lcores(
+        ctx, sys.modules[__name__], "two_lcores", None)))
+    tests.append(("two_lcores_iommu", lambda: scaleout_test.test_two_lcores(
+        ctx, sys.modules[__name__], "two_lcores_iommu", {"backend": "sim", "mode": "deferred"})))
     tests.append(("duration", lambda: _sig_or_duration(ctx, "duration", "duration")))
     tests.append(("signal_sigint", lambda: _sig_or_duration(ctx, "signal_sigint", "sigint")))
     tests.append(("telemetry", lambda: test_telemetry(ctx)))

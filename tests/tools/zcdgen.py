@@ -992,13 +992,14 @@ def sc_jumbo() -> Scenario:
     return s.finalize()
 
 
-def sc_mixed(nframes=3000) -> Scenario:
-    name = "mixed"
+def sc_mixed(nframes=3000, name="mixed", stall=True) -> Scenario:
+    """Every kind of frame; vm4 stalls unless stall is False (then which of
+    its frames it gets no longer depends on arrival order)."""
     vms = [
         VM("vm1", [vm_mac(1, 1), vm_mac(1, 2), vm_mac(1, 3)]),
         VM("vm2", [vm_mac(2, 1), vm_mac(2, 2)], vlan=10),
         VM("vm3", [vm_mac(3, 1)], vlan=10),
-        VM("vm4", [vm_mac(4, 1)], vlan=20, credits=40, stall=True),
+        VM("vm4", [vm_mac(4, 1)], vlan=20, credits=40 if stall else None, stall=stall),
     ]
     s = Scenario(name, "everything interleaved", vms)
     rng = Rng(name)

@@ -821,7 +821,7 @@ static void test_events_and_features(void)
 		fixture_close(&f);
 		return;
 	}
-	CHECK_EQ(f.ops->features(f.hv), ZCD_HV_F_REMAP);
+	CHECK_EQ(f.ops->features(f.hv), ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS);
 	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
 	CHECK_EQ(f.ops->vm_connect(f.hv, 2, err, sizeof(err)), 0);
 	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
