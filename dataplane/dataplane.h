@@ -94,6 +94,7 @@ struct zcd_worker {
 	unsigned lcore_id;
 	struct zcd_port_counters port_c[ZCD_MAX_PORTS];
 	uint64_t drops[ZCD_DROP_REASON_COUNT];
+	uint64_t scrubbed_bytes; /* zeroed around frames handed to VMs */
 	uint64_t last_rx_tsc; /* atomic: the main lcore reads it for idle-exit */
 	/* Scratch for one burst. */
 	uint16_t touched[ZCD_MAX_VMS];
@@ -215,9 +216,10 @@ void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsign
 /* The driver's counters of a port, live or as they were when it closed. */
 struct zcd_port_driver_counters zcd_port_driver_counters(const struct zcd_port_state *port);
 
-/* A port's frames and bytes, or drops for one reason: every worker's added up. */
+/* A port's frames and bytes, drops for one reason, bytes scrubbed: every worker's added up. */
 struct zcd_port_counters zcd_port_counters(const struct zcd_dataplane *dp, unsigned port);
 uint64_t zcd_drops(const struct zcd_dataplane *dp, enum zcd_drop_reason reason);
+uint64_t zcd_scrubbed_bytes(const struct zcd_dataplane *dp);
 
 /* Write the stats JSON to path.  0, or -1 with errno. */
 int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path);

@@ -78,7 +78,7 @@ static void flush_vm(struct zcd_dataplane *dp, struct zcd_worker *w, uint16_t vm
 		if (h->kind == ZCD_HANDOFF_REMAP) {
 			h->generation = zcd_ledger_next_generation(ledger, h->buf_id);
 			remap_ids[nb_remap++] = h->buf_id;
-			zcd_pool_clean_around_frame(dp->pool, b->mbufs[i]);
+			w->scrubbed_bytes += zcd_pool_clean_around_frame(dp->pool, b->mbufs[i]);
 		}
 	}
 	/* Strict mode: the device loses access before the guest gains it. */

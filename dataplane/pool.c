@@ -21,24 +21,26 @@ uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit)
 	return (RTE_PKTMBUF_HEADROOM + frame_limit + ZCD_PAGE_SIZE - 1) / ZCD_PAGE_SIZE;
 }
 
-void zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
+uint32_t zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m)
 {
 	struct zcd_dirty_range *d = &pool->dirty[zcd_mbuf_buf_id(m)];
 	uint32_t lo = m->data_off, hi = (uint32_t)m->data_off + m->data_len;
 	uint8_t *buf = m->buf_addr;
+	uint32_t zeroed = 0;
 
 	if (d->lo < lo) {
 		memset(buf + d->lo, 0, RTE_MIN(d->hi, lo) - d->lo);
-		pool->scrubbed_bytes += RTE_MIN(d->hi, lo) - d->lo;
+		zeroed += RTE_MIN(d->hi, lo) - d->lo;
 	}
 	if (d->hi > hi) {
 		uint32_t from = RTE_MAX(d->lo, hi);
 
 		memset(buf + from, 0, d->hi - from);
-		pool->scrubbed_bytes += d->hi - from;
+		zeroed += d->hi - from;
 	}
 	d->lo = lo;
 	d->hi = hi;
+	return zeroed;
 }
 
 /* ---- test-only fault injection (see pool.h) ---- */

@@ -69,7 +69,6 @@ struct zcd_pool {
 	struct rte_mbuf **free_stack;
 	uint32_t free_top;
 	struct zcd_dirty_range *dirty; /* by buffer id */
-	uint64_t scrubbed_bytes;
 	struct zcd_dma_fault fault;
 };
 
@@ -116,8 +115,9 @@ static inline void zcd_pool_note_frame(struct zcd_pool *pool, const struct rte_m
 /*
  * Buffer m (one segment) is about to reach a VM: zero every byte that may
  * hold data except its frame, so that nothing of an earlier frame shows.
+ * Returns the bytes zeroed (the caller counts them: any lcore may call).
  */
-void zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m);
+uint32_t zcd_pool_clean_around_frame(struct zcd_pool *pool, const struct rte_mbuf *m);
 
 /* Fault injection: choose buffer id, just handed to a VM, as the victim. */
 void zcd_pool_fault_victim(struct zcd_pool *pool, uint32_t id);

@@ -51,6 +51,15 @@ uint64_t zcd_drops(const struct zcd_dataplane *dp, enum zcd_drop_reason reason)
 	return sum;
 }
 
+uint64_t zcd_scrubbed_bytes(const struct zcd_dataplane *dp)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < dp->nb_workers; i++)
+		sum += LOAD(dp->workers[i].scrubbed_bytes);
+	return sum;
+}
+
 static uint64_t pool_empty_drops(const struct zcd_dataplane *dp)
 {
 	uint64_t total = 0;
@@ -145,7 +154,7 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		", \"free\": %" PRIu64 ", \"scrubbed_bytes\": %" PRIu64
 		", \"ledger_violations\": %" PRIu64 "},\n",
 		pool->region.nb_bufs, ppb, (uint64_t)pool->region.nb_bufs * ppb,
-		(uint64_t)zcd_pool_free_count(pool) * ppb, LOAD(pool->scrubbed_bytes),
+		(uint64_t)zcd_pool_free_count(pool) * ppb, zcd_scrubbed_bytes(dp),
 		LOAD(pool->ledger.violations));
 	dp->dma.ops->stats(dp->dma.mmu, &mmu);
 	fprintf(f,
