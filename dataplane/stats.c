@@ -121,6 +121,15 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			p ? "," : "", dp->cfg->ports[p].name, zcd_port_counters(dp, p).rx_packets,
 			zcd_port_counters(dp, p).rx_bytes,
 			zcd_port_driver_counters(&dp->ports[p]).rx_missed);
+	fprintf(f, "],\n \"lcores\": [");
+	for (unsigned i = 0; i < dp->nb_workers; i++) {
+		uint64_t rx = 0;
+
+		for (unsigned p = 0; p < dp->nb_ports; p++)
+			rx += LOAD(dp->workers[i].port_c[p].rx_packets);
+		fprintf(f, "%s\n  {\"lcore\": %u, \"rx_queue\": %u, \"rx_packets\": %" PRIu64 "}",
+			i ? "," : "", dp->workers[i].lcore_id, dp->workers[i].index, rx);
+	}
 	fprintf(f, "],\n \"vms\": [");
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
 		struct vm_report r;

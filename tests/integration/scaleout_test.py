@@ -9,7 +9,8 @@
                     that both lcores also update one DMA table.
 
 Each checks: exit status 0; two RX queues and two polling lcores announced;
-every counter of the stats JSON exactly as the oracle says; the pool whole;
+every counter of the stats JSON exactly as the oracle says, and each lcore
+received exactly its queue's frames; the pool whole;
 every VM's sink holds exactly the oracle's frames byte for byte (as a
 multiset: the two queues interleave at random) and, within each queue, in
 the order the queue received them.  Then the same configuration with
@@ -20,6 +21,7 @@ ledger that only one lcore changes.
 from __future__ import annotations
 
 import collections
+import json
 import os
 
 import zcdgen
@@ -56,6 +58,18 @@ def compare_sink_per_queue(vm: str, path: str, expected: list) -> list:
     return probs
 
 
+def _check_lcores(stats: str, nb_frames: int) -> list:
+    """Each lcore received exactly its queue's frames."""
+    try:
+        with open(stats) as fh:
+            lcores = json.load(fh).get("lcores")
+    except (OSError, ValueError) as ex:
+        return [f"stats JSON: {ex}"]
+    want = [{"lcore": q, "rx_queue": q, "rx_packets": len(range(q, nb_frames, NB_QUEUES))}
+            for q in range(NB_QUEUES)]
+    return [] if lcores == want else [f"stats lcores: expected {want}, actual {lcores}"]
+
+
 def test_two_lcores(ctx, run, name: str, iommu: dict | None) -> "run.Outcome":
     scn = zcdgen.sc_mixed(name=name, stall=False)
     if iommu is not None:
@@ -87,6 +101,7 @@ def test_two_lcores(ctx, run, name: str, iommu: dict | None) -> "run.Outcome":
         if line not in res.stdout + res.stderr:
             probs.append(f"stdout does not say {line!r}:\n{run.tail(res.stdout)}")
     probs += run.compare_stats(stats, exp)
+    probs += _check_lcores(stats, len(scn.frames))
     for v in scn.vms:
         probs += compare_sink_per_queue(v.name, files["sinks"][v.name], exp.per_vm[v.name])
 
