@@ -323,7 +323,7 @@ static uint64_t trial(struct zcd_dataplane *dp, uint8_t *const *templates, unsig
 	unsigned next = 0;
 
 	for (uint32_t done = 0; done < frames; done += BENCH_BURST) {
-		if (rte_pktmbuf_alloc_bulk(dp->pool->mp, m, BENCH_BURST) != 0)
+		if (rte_pktmbuf_alloc_bulk(dp->pool->nodes[0].mp, m, BENCH_BURST) != 0)
 			return 0;
 		/* The NIC's part: DMA the frame, fill in the descriptor. */
 		for (unsigned i = 0; i < BENCH_BURST; i++) {

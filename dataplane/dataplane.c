@@ -19,14 +19,16 @@ RTE_LOG_REGISTER(zcd_logtype, zcdemux, INFO);
 #define SHUTDOWN_REVOKE_WAIT_S 5
 #define SHUTDOWN_REVOKE_GAP_US 20000 /* each failed try may log per page (Xen) */
 
-uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg, unsigned nb_rx_queues)
+/*
+ * Buffers for one NUMA node with nb_rx_queues of the ports' queues: every
+ * queue's ring full, a burst in flight per queue, every VM at its credit
+ * limit (its frames may all arrive on this node): then a VM that never
+ * returns can only starve itself.
+ */
+static uint32_t node_pool_size(const struct zcd_config *cfg, unsigned nb_rx_queues)
 {
 	uint64_t n;
 
-	if (cfg->buffers != 0)
-		return cfg->buffers;
-	/* Every queue's ring full, a burst in flight per queue, every VM at its
-	 * credit limit: then a VM that never returns can only starve itself. */
 	n = (uint64_t)nb_rx_queues * (cfg->rx_descriptors + cfg->burst) + POOL_SLACK_BUFFERS;
 	for (unsigned v = 0; v < cfg->nb_vms; v++)
 		n += cfg->vms[v].credits;
@@ -121,27 +123,49 @@ static int port_probe(struct zcd_dataplane *dp, unsigned idx, unsigned nb_worker
 	return 0;
 }
 
-/*
- * The NUMA node of the probed ports (virtual devices have none: this
- * lcore's).  With ports on several nodes, the first port's wins and the
- * others' frames cross the interconnect.
- */
-static int ports_node(const struct zcd_dataplane *dp)
+/* The NUMA node of a probed port (virtual devices have none: this lcore's). */
+static int port_node(const struct zcd_dataplane *dp, unsigned p)
 {
-	int node = SOCKET_ID_ANY;
+	int node = rte_eth_dev_socket_id(dp->ports[p].port_id);
+
+	return node == SOCKET_ID_ANY ? (int)rte_socket_id() : node;
+}
+
+/*
+ * One part of the pool per NUMA node with ports, sized for that node's RX
+ * queues; an explicit dataplane.buffers is shared out by queue count.
+ * Returns the number of parts.
+ */
+static unsigned pool_layout(const struct zcd_dataplane *dp, unsigned nb_queues,
+			    struct zcd_pool_part parts[ZCD_POOL_MAX_NODES])
+{
+	unsigned queues_on[ZCD_POOL_MAX_NODES] = {0}, nb_parts = 0, k;
+	uint32_t shared = 0;
 
 	for (unsigned p = 0; p < dp->nb_ports; p++) {
-		int n = rte_eth_dev_socket_id(dp->ports[p].port_id);
+		int node = port_node(dp, p);
 
-		if (n == SOCKET_ID_ANY)
-			continue;
-		if (node == SOCKET_ID_ANY)
-			node = n;
-		else if (n != node)
-			ZCD_LOG(WARNING, "ports[%u] (%s) is on NUMA node %d, the pool on node %d\n", p,
-				dp->cfg->ports[p].name, n, node);
+		for (k = 0; k < nb_parts && parts[k].socket != node; k++)
+			;
+		if (k == ZCD_POOL_MAX_NODES)
+			k = 0; /* more nodes than parts: share the first */
+		if (k == nb_parts)
+			parts[nb_parts++] = (struct zcd_pool_part){.socket = node};
+		queues_on[k] += dp->ports[p].nb_rx_queues;
 	}
-	return node == SOCKET_ID_ANY ? (int)rte_socket_id() : node;
+	if (nb_parts == 0)
+		parts[nb_parts++] = (struct zcd_pool_part){.socket = (int)rte_socket_id()};
+	for (k = 0; k < nb_parts; k++) {
+		if (dp->cfg->buffers == 0) {
+			parts[k].nb_bufs = node_pool_size(dp->cfg, queues_on[k]);
+			continue;
+		}
+		parts[k].nb_bufs = k + 1 < nb_parts ? (uint32_t)((uint64_t)dp->cfg->buffers *
+								 queues_on[k] / nb_queues)
+						    : dp->cfg->buffers - shared;
+		shared += parts[k].nb_bufs;
+	}
+	return nb_parts;
 }
 
 /* Give the port its queues and start it: it takes buffers from now on. */
@@ -150,7 +174,7 @@ static int port_start(struct zcd_dataplane *dp, unsigned idx)
 	const struct zcd_port_config *pc = &dp->cfg->ports[idx];
 	struct zcd_port_state *port = &dp->ports[idx];
 	uint16_t nb_rxd = (uint16_t)dp->cfg->rx_descriptors, nb_txd = UNUSED_TX_DESCRIPTORS;
-	unsigned socket = (unsigned)rte_eth_dev_socket_id(port->port_id);
+	int socket = port_node(dp, idx);
 	struct rte_eth_dev_info info;
 	int rc;
 
@@ -158,9 +182,10 @@ static int port_start(struct zcd_dataplane *dp, unsigned idx)
 	if (rc == 0)
 		rc = rte_eth_dev_info_get(port->port_id, &info);
 	for (uint16_t q = 0; rc == 0 && q < port->nb_rx_queues; q++)
-		rc = rte_eth_rx_queue_setup(port->port_id, q, nb_rxd, socket, NULL, dp->pool->mp);
+		rc = rte_eth_rx_queue_setup(port->port_id, q, nb_rxd, (unsigned)socket, NULL,
+					    zcd_pool_mempool(dp->pool, socket));
 	for (uint16_t q = 0; rc == 0 && q < port->nb_tx_queues; q++)
-		rc = rte_eth_tx_queue_setup(port->port_id, q, nb_txd, socket, NULL);
+		rc = rte_eth_tx_queue_setup(port->port_id, q, nb_txd, (unsigned)socket, NULL);
 	if (rc != 0) {
 		ZCD_LOG(ERR, "ports[%u] (%s): cannot set up its queues: %s\n", idx, pc->name,
 			strerror(-rc));
@@ -254,7 +279,8 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 {
 	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
 	unsigned nb_lcores = RTE_MIN(rte_lcore_count(), (unsigned)ZCD_MAX_WORKERS), nb_queues;
-	uint32_t nb_bufs;
+	struct zcd_pool_part parts[ZCD_POOL_MAX_NODES];
+	unsigned nb_parts;
 	int socket;
 	char err[256];
 
@@ -285,15 +311,18 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 			cfg->rx_descriptors);
 		return -1;
 	}
-	nb_bufs = zcd_dataplane_pool_size(cfg, nb_queues);
-	socket = ports_node(dp);
-	dp->pool = zcd_pool_create(nb_bufs, pages_per_buf, socket, err, sizeof(err));
+	nb_parts = pool_layout(dp, nb_queues, parts);
+	dp->pool = zcd_pool_create(parts, nb_parts, pages_per_buf, err, sizeof(err));
 	if (dp->pool == NULL) {
 		ZCD_LOG(ERR, "buffer pool: %s\n", err);
 		return -1;
 	}
-	ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB, NUMA node %d\n", nb_bufs,
-		pages_per_buf, dp->pool->region.bytes / 1024, socket);
+	for (unsigned k = 0; k < nb_parts; k++)
+		ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB, NUMA node %d\n",
+			parts[k].nb_bufs, pages_per_buf,
+			(size_t)parts[k].nb_bufs * dp->pool->region.buf_size / 1024, parts[k].socket);
+	/* Per-VM state next to the first node's buffers. */
+	socket = parts[0].socket;
 	if (zcd_demux_build(&dp->demux, cfg) != 0) {
 		ZCD_LOG(ERR, "demux table: %s\n", strerror(errno));
 		return -1;

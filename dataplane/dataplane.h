@@ -159,9 +159,6 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp);
  */
 void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
 
-/* Buffers needed: explicit, or nb_rx_queues rings + credits + slack. */
-uint32_t zcd_dataplane_pool_size(const struct zcd_config *cfg, unsigned nb_rx_queues);
-
 /* The lock that guards VM vm's state and its backend state (see zcd_vm_state). */
 static inline rte_spinlock_t *zcd_dataplane_vm_lock(struct zcd_dataplane *dp, uint16_t vm)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The buffer pool and its mempool handler; see pool.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,7 +69,7 @@ void zcd_pool_fault_victim(struct zcd_pool *pool, uint32_t id)
 	f->has_victim = true;
 }
 
-/* Called with the pool lock held, on buffers being posted to the device. */
+/* Called with the node's lock held, on buffers being posted to the device. */
 static void fault_poison(struct zcd_pool *pool, struct rte_mbuf *m)
 {
 	struct zcd_dma_fault *f = &pool->fault;
@@ -95,11 +96,12 @@ static bool fault_unpoison(struct zcd_pool *pool, struct rte_mbuf *m)
 
 bool zcd_pool_fault_received(struct zcd_pool *pool, struct rte_mbuf *m)
 {
+	struct zcd_pool_node *node = m->pool->pool_data;
 	bool poisoned;
 
-	rte_spinlock_lock(&pool->lock);
+	rte_spinlock_lock(&node->lock);
 	poisoned = fault_unpoison(pool, m);
-	rte_spinlock_unlock(&pool->lock);
+	rte_spinlock_unlock(&node->lock);
 	if (poisoned)
 		pool->fault.frames_dropped++;
 	return poisoned;
@@ -142,9 +144,10 @@ static void ledger_pool_free(struct rte_mempool *mp)
  */
 static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, unsigned int n)
 {
-	struct zcd_pool *pool = mp->pool_data;
+	struct zcd_pool_node *node = mp->pool_data;
+	struct zcd_pool *pool = node->pool;
 
-	rte_spinlock_lock(&pool->lock);
+	rte_spinlock_lock(&node->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = obj_table[i];
 		uint32_t id;
@@ -152,7 +155,7 @@ static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, u
 
 		/* While the mempool is being populated, mbufs are not set up yet. */
 		if (pool->ledger.entries == NULL) {
-			pool->free_stack[pool->free_top++] = m;
+			node->free_stack[node->free_top++] = m;
 			continue;
 		}
 		id = zcd_mbuf_buf_id(m);
@@ -174,38 +177,39 @@ static int ledger_pool_enqueue(struct rte_mempool *mp, void *const *obj_table, u
 			break;
 		}
 		if (rc == 0)
-			pool->free_stack[pool->free_top++] = m;
+			node->free_stack[node->free_top++] = m;
 	}
-	rte_spinlock_unlock(&pool->lock);
+	rte_spinlock_unlock(&node->lock);
 	return 0;
 }
 
 static int ledger_pool_dequeue(struct rte_mempool *mp, void **obj_table, unsigned int n)
 {
-	struct zcd_pool *pool = mp->pool_data;
+	struct zcd_pool_node *node = mp->pool_data;
+	struct zcd_pool *pool = node->pool;
 
-	rte_spinlock_lock(&pool->lock);
-	if (pool->free_top < n) {
-		rte_spinlock_unlock(&pool->lock);
+	rte_spinlock_lock(&node->lock);
+	if (node->free_top < n) {
+		rte_spinlock_unlock(&node->lock);
 		return -ENOBUFS;
 	}
 	for (unsigned int i = 0; i < n; i++) {
-		struct rte_mbuf *m = pool->free_stack[--pool->free_top];
+		struct rte_mbuf *m = node->free_stack[--node->free_top];
 
 		zcd_ledger_post(&pool->ledger, zcd_mbuf_buf_id(m));
 		if (unlikely(pool->fault.armed))
 			fault_poison(pool, m);
 		obj_table[i] = m;
 	}
-	rte_spinlock_unlock(&pool->lock);
+	rte_spinlock_unlock(&node->lock);
 	return 0;
 }
 
 static unsigned int ledger_pool_count(const struct rte_mempool *mp)
 {
-	const struct zcd_pool *pool = mp->pool_data;
+	const struct zcd_pool_node *node = mp->pool_data;
 
-	return zcd_pool_free_count(pool);
+	return __atomic_load_n(&node->free_top, __ATOMIC_RELAXED);
 }
 
 static const struct rte_mempool_ops ledger_pool_ops = {
@@ -223,6 +227,7 @@ RTE_MEMPOOL_REGISTER_OPS(ledger_pool_ops);
 
 struct mbuf_init_ctx {
 	struct zcd_pool *pool;
+	uint32_t first_buf; /* the node's first buffer id */
 	rte_iova_t iova_base; /* RTE_BAD_IOVA unless IOVA is VA */
 };
 
@@ -242,7 +247,7 @@ static void pinned_buf_release(void *addr, void *opaque)
 	rte_mbuf_raw_free(m);
 }
 
-/* Attach mbuf number i to buffer i for good (a pinned external buffer). */
+/* Attach the node's mbuf number i to its buffer i for good (a pinned external buffer). */
 static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned int i)
 {
 	struct mbuf_init_ctx *ctx = opaque;
@@ -250,7 +255,8 @@ static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned 
 	struct rte_mbuf *m = obj;
 	uint32_t mbuf_size = sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp);
 	struct rte_mbuf_ext_shared_info *shinfo = RTE_PTR_ADD(m, mbuf_size);
-	size_t offset = (size_t)i * pool->region.buf_size;
+	uint32_t id = ctx->first_buf + i;
+	size_t offset = (size_t)id * pool->region.buf_size;
 
 	memset(m, 0, mbuf_size);
 	m->priv_size = rte_pktmbuf_priv_size(mp);
@@ -267,8 +273,8 @@ static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned 
 	shinfo->free_cb = pinned_buf_release;
 	shinfo->fcb_opaque = m;
 	rte_mbuf_ext_refcnt_set(shinfo, 1);
-	((struct zcd_mbuf_priv *)rte_mbuf_to_priv(m))->buf_id = i;
-	pool->mbuf_of[i] = m;
+	((struct zcd_mbuf_priv *)rte_mbuf_to_priv(m))->buf_id = id;
+	pool->mbuf_of[id] = m;
 }
 
 /*
@@ -284,31 +290,92 @@ static void region_place(uint8_t *base, size_t bytes, int socket)
 		base[off] = 0;
 }
 
-struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int socket, char *err,
-				 size_t errlen)
+/* Node k's mempool over its slice of the region. */
+static int node_create(struct zcd_pool *pool, unsigned k, const struct zcd_pool_part *part,
+		       uint32_t first_buf, char *err, size_t errlen)
 {
+	struct zcd_pool_node *node = &pool->nodes[k];
 	struct rte_pktmbuf_pool_private mbp_priv = {
-		.mbuf_data_room_size = (uint16_t)(pages_per_buf * ZCD_PAGE_SIZE),
+		.mbuf_data_room_size = (uint16_t)pool->region.buf_size,
 		.mbuf_priv_size = sizeof(struct zcd_mbuf_priv),
 		.flags = RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF,
 	};
-	struct mbuf_init_ctx ctx;
-	struct zcd_pool *pool;
+	struct mbuf_init_ctx ctx = {.pool = pool, .first_buf = first_buf};
 	char name[RTE_MEMPOOL_NAMESIZE];
 	int rc;
+
+	node->pool = pool;
+	node->socket = part->socket;
+	node->first_buf = first_buf;
+	node->nb_bufs = part->nb_bufs;
+	rte_spinlock_init(&node->lock);
+	node->free_stack = rte_calloc_socket("zcd_free_stack", part->nb_bufs,
+					     sizeof(*node->free_stack), 0, part->socket);
+	if (node->free_stack == NULL) {
+		snprintf(err, errlen, "out of DPDK memory for %u buffer descriptors", part->nb_bufs);
+		return -1;
+	}
+	region_place(zcd_buf_addr(&pool->region, first_buf),
+		     (size_t)part->nb_bufs * pool->region.buf_size, part->socket);
+	snprintf(name, sizeof(name), "zcd_pool%u_s%d", k, part->socket);
+	node->mp = rte_mempool_create_empty(name, part->nb_bufs,
+					    sizeof(struct rte_mbuf) + sizeof(struct zcd_mbuf_priv) +
+						    sizeof(struct rte_mbuf_ext_shared_info),
+					    0, sizeof(struct rte_pktmbuf_pool_private),
+					    part->socket, 0);
+	if (node->mp == NULL) {
+		snprintf(err, errlen, "cannot create mempool %s: %s", name, rte_strerror(rte_errno));
+		return -1;
+	}
+	rc = rte_mempool_set_ops_byname(node->mp, ZCD_MEMPOOL_OPS, node);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot select mempool handler %s: %s", ZCD_MEMPOOL_OPS,
+			 strerror(-rc));
+		return -1;
+	}
+	rte_pktmbuf_pool_init(node->mp, &mbp_priv);
+	rc = rte_mempool_populate_default(node->mp);
+	if (rc < 0 || (uint32_t)rc != part->nb_bufs) {
+		snprintf(err, errlen, "cannot populate mempool %s with %u mbufs: %s", name,
+			 part->nb_bufs, rc < 0 ? strerror(-rc) : "short");
+		return -1;
+	}
+	/* Device DMA to external buffers needs their IOVA; the identity is only
+	 * known when DPDK runs in IOVA-as-VA mode (virtual devices, VFIO). */
+	ctx.iova_base = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)pool->region.base
+							    : RTE_BAD_IOVA;
+	rte_mempool_obj_iter(node->mp, mbuf_init, &ctx);
+	return 0;
+}
+
+struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
+				 uint32_t pages_per_buf, char *err, size_t errlen)
+{
+	struct zcd_pool *pool;
+	uint64_t nb_bufs = 0;
 
 	if (pages_per_buf == 0 || pages_per_buf * ZCD_PAGE_SIZE > UINT16_MAX) {
 		snprintf(err, errlen, "buffers of %u pages cannot be described by an mbuf",
 			 pages_per_buf);
 		return NULL;
 	}
-	pool = rte_zmalloc_socket("zcd_pool", sizeof(*pool), RTE_CACHE_LINE_SIZE, socket);
+	if (nb_parts == 0 || nb_parts > ZCD_POOL_MAX_NODES) {
+		snprintf(err, errlen, "%u NUMA nodes: 1 to %u can have buffers", nb_parts,
+			 ZCD_POOL_MAX_NODES);
+		return NULL;
+	}
+	for (unsigned k = 0; k < nb_parts; k++)
+		nb_bufs += parts[k].nb_bufs;
+	if (nb_bufs == 0 || nb_bufs > UINT32_MAX) {
+		snprintf(err, errlen, "cannot make a pool of %" PRIu64 " buffers", nb_bufs);
+		return NULL;
+	}
+	pool = rte_zmalloc_socket("zcd_pool", sizeof(*pool), RTE_CACHE_LINE_SIZE, parts[0].socket);
 	if (pool == NULL) {
 		snprintf(err, errlen, "out of DPDK memory for the pool descriptor");
 		return NULL;
 	}
-	rte_spinlock_init(&pool->lock);
-	pool->region.nb_bufs = nb_bufs;
+	pool->region.nb_bufs = (uint32_t)nb_bufs;
 	pool->region.pages_per_buf = pages_per_buf;
 	pool->region.buf_size = pages_per_buf * ZCD_PAGE_SIZE;
 	pool->region.bytes = (size_t)nb_bufs * pool->region.buf_size;
@@ -318,50 +385,26 @@ struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int s
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pool->region.base == MAP_FAILED) {
 		pool->region.base = NULL;
-		snprintf(err, errlen, "cannot map %zu bytes for %u buffers: %s",
+		snprintf(err, errlen, "cannot map %zu bytes for %" PRIu64 " buffers: %s",
 			 pool->region.bytes, nb_bufs, strerror(errno));
 		goto fail;
 	}
-	region_place(pool->region.base, pool->region.bytes, socket);
-	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0, socket);
-	pool->free_stack =
-		rte_calloc_socket("zcd_free_stack", nb_bufs, sizeof(*pool->free_stack), 0, socket);
-	pool->dirty = rte_calloc_socket("zcd_dirty", nb_bufs, sizeof(*pool->dirty), 0, socket);
-	if (pool->mbuf_of == NULL || pool->free_stack == NULL || pool->dirty == NULL) {
-		snprintf(err, errlen, "out of DPDK memory for %u buffer descriptors", nb_bufs);
+	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0,
+					  parts[0].socket);
+	pool->dirty = rte_calloc_socket("zcd_dirty", nb_bufs, sizeof(*pool->dirty), 0,
+					parts[0].socket);
+	if (pool->mbuf_of == NULL || pool->dirty == NULL) {
+		snprintf(err, errlen, "out of DPDK memory for %" PRIu64 " buffer descriptors",
+			 nb_bufs);
 		goto fail;
 	}
-
-	snprintf(name, sizeof(name), "zcd_pool_s%d", socket);
-	pool->mp = rte_mempool_create_empty(name, nb_bufs,
-					    sizeof(struct rte_mbuf) + sizeof(struct zcd_mbuf_priv) +
-						    sizeof(struct rte_mbuf_ext_shared_info),
-					    0, sizeof(struct rte_pktmbuf_pool_private), socket, 0);
-	if (pool->mp == NULL) {
-		snprintf(err, errlen, "cannot create mempool %s: %s", name, rte_strerror(rte_errno));
-		goto fail;
+	for (uint32_t k = 0, first = 0; k < nb_parts; first += parts[k].nb_bufs, k++) {
+		pool->nb_nodes = k + 1;
+		if (node_create(pool, k, &parts[k], first, err, errlen) != 0)
+			goto fail;
 	}
-	rc = rte_mempool_set_ops_byname(pool->mp, ZCD_MEMPOOL_OPS, pool);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot select mempool handler %s: %s", ZCD_MEMPOOL_OPS,
-			 strerror(-rc));
-		goto fail;
-	}
-	rte_pktmbuf_pool_init(pool->mp, &mbp_priv);
-	rc = rte_mempool_populate_default(pool->mp);
-	if (rc < 0 || (uint32_t)rc != nb_bufs) {
-		snprintf(err, errlen, "cannot populate mempool %s with %u mbufs: %s", name, nb_bufs,
-			 rc < 0 ? strerror(-rc) : "short");
-		goto fail;
-	}
-	/* Device DMA to external buffers needs their IOVA; the identity is only
-	 * known when DPDK runs in IOVA-as-VA mode (virtual devices, VFIO). */
-	ctx.pool = pool;
-	ctx.iova_base = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)pool->region.base
-							    : RTE_BAD_IOVA;
-	rte_mempool_obj_iter(pool->mp, mbuf_init, &ctx);
-	if (zcd_ledger_init(&pool->ledger, nb_bufs) != 0) {
-		snprintf(err, errlen, "out of memory for the ledger of %u buffers", nb_bufs);
+	if (zcd_ledger_init(&pool->ledger, pool->region.nb_bufs) != 0) {
+		snprintf(err, errlen, "out of memory for the ledger of %" PRIu64 " buffers", nb_bufs);
 		goto fail;
 	}
 	return pool;
@@ -374,9 +417,11 @@ void zcd_pool_destroy(struct zcd_pool *pool)
 {
 	if (pool == NULL)
 		return;
-	rte_mempool_free(pool->mp);
+	for (unsigned k = 0; k < pool->nb_nodes; k++) {
+		rte_mempool_free(pool->nodes[k].mp);
+		rte_free(pool->nodes[k].free_stack);
+	}
 	zcd_ledger_fini(&pool->ledger);
-	rte_free(pool->free_stack);
 	rte_free(pool->dirty);
 	rte_free(pool->mbuf_of);
 	if (pool->region.base != NULL)

@@ -9,6 +9,11 @@
  * The mbufs sit in a mempool whose ops are ours, so every buffer the device
  * driver takes (FREE -> POSTED) or gives back is seen by the ledger.
  *
+ * One region, one ledger, and one mempool per NUMA node in use: node k's
+ * buffers are a slice of the region placed on that node, and the ports on
+ * that node receive into them.  A buffer always goes back to its own node's
+ * free stack.
+ *
  * Scrubbing is lazy and touches only bytes that were written: each buffer
  * keeps the range that frames (or a device) may have written since it was
  * last clean, and only when it is about to be handed to a VM are the dirty
@@ -58,17 +63,36 @@ struct zcd_dirty_range {
 	uint32_t hi;
 };
 
-struct zcd_pool {
-	struct zcd_buf_region region;
-	struct zcd_ledger ledger;
-	struct rte_mempool *mp;
-	struct rte_mbuf **mbuf_of; /* by buffer id */
+#define ZCD_POOL_MAX_NODES 8
 
-	/* The free pool: a LIFO stack, so recently used pages stay in cache. */
+/* How many buffers to place on which NUMA node. */
+struct zcd_pool_part {
+	int socket;
+	uint32_t nb_bufs;
+};
+
+struct zcd_pool;
+
+/* One node's buffers: ids [first_buf, first_buf + nb_bufs). */
+struct zcd_pool_node {
+	struct zcd_pool *pool;
+	struct rte_mempool *mp;
+	int socket;
+	uint32_t first_buf;
+	uint32_t nb_bufs;
+	/* Its free buffers: a LIFO stack, so recently used pages stay in cache. */
 	rte_spinlock_t lock;
 	struct rte_mbuf **free_stack;
 	uint32_t free_top;
+} __rte_cache_aligned;
+
+struct zcd_pool {
+	struct zcd_buf_region region;
+	struct zcd_ledger ledger;
+	struct rte_mbuf **mbuf_of; /* by buffer id */
 	struct zcd_dirty_range *dirty; /* by buffer id */
+	struct zcd_pool_node nodes[ZCD_POOL_MAX_NODES];
+	unsigned nb_nodes;
 	struct zcd_dma_fault fault;
 };
 
@@ -88,11 +112,12 @@ static inline uint32_t zcd_mbuf_buf_id(const struct rte_mbuf *m)
 uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit);
 
 /*
- * Create nb_bufs buffers of pages_per_buf pages on NUMA socket socket.
- * Returns NULL with a message in err.  Logs nothing.
+ * Create buffers of pages_per_buf pages: parts[k].nb_bufs of them on NUMA
+ * socket parts[k].socket, with a mempool each.  Returns NULL with a message
+ * in err.  Logs nothing.
  */
-struct zcd_pool *zcd_pool_create(uint32_t nb_bufs, uint32_t pages_per_buf, int socket, char *err,
-				 size_t errlen);
+struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
+				 uint32_t pages_per_buf, char *err, size_t errlen);
 void zcd_pool_destroy(struct zcd_pool *pool);
 
 /* The device wrote m's frame (each segment into its own buffer). */
@@ -128,7 +153,20 @@ void zcd_pool_fault_verify(struct zcd_pool *pool);
 
 static inline uint32_t zcd_pool_free_count(const struct zcd_pool *pool)
 {
-	return __atomic_load_n(&pool->free_top, __ATOMIC_RELAXED);
+	uint32_t n = 0;
+
+	for (unsigned k = 0; k < pool->nb_nodes; k++)
+		n += __atomic_load_n(&pool->nodes[k].free_top, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* The mempool of the node socket is on, or the first one if none is. */
+static inline struct rte_mempool *zcd_pool_mempool(const struct zcd_pool *pool, int socket)
+{
+	for (unsigned k = 0; k < pool->nb_nodes; k++)
+		if (pool->nodes[k].socket == socket)
+			return pool->nodes[k].mp;
+	return pool->nodes[0].mp;
 }
 
 #endif /* ZCDEMUX_POOL_H */

@@ -30,7 +30,7 @@ static void test_layout(struct zcd_pool *pool, uint32_t pages_per_buf)
 	CHECK_EQ(r->buf_size, pages_per_buf * ZCD_PAGE_SIZE);
 	CHECK_EQ((uintptr_t)r->base % ZCD_PAGE_SIZE, 0);
 	CHECK_EQ(zcd_pool_free_count(pool), NB_BUFS);
-	CHECK_EQ(rte_mempool_avail_count(pool->mp), NB_BUFS);
+	CHECK_EQ(rte_mempool_avail_count(pool->nodes[0].mp), NB_BUFS);
 	for (uint32_t id = 0; id < NB_BUFS; id++) {
 		struct rte_mbuf *m = pool->mbuf_of[id];
 
@@ -56,7 +56,7 @@ static bool only_frame_left(const struct zcd_pool *pool, const struct rte_mbuf *
 /* The driver takes a buffer and the device writes a frame of len bytes. */
 static struct rte_mbuf *receive(struct zcd_pool *pool, uint16_t len, uint8_t fill)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->nodes[0].mp);
 
 	CHECK(m != NULL);
 	if (m == NULL)
@@ -100,7 +100,7 @@ static void test_dropped_frame_cleaned_at_handoff(struct zcd_pool *pool)
 /* A posted buffer given back by the driver may hold anything: all of it is dirty. */
 static void test_unposted_buffer_all_dirty(struct zcd_pool *pool)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->nodes[0].mp);
 	uint32_t id;
 	uint8_t *page;
 
@@ -127,7 +127,7 @@ static void test_unposted_buffer_all_dirty(struct zcd_pool *pool)
 static void test_reclaimed_path_and_quarantine(struct zcd_pool *pool)
 {
 	struct zcd_ledger *l = &pool->ledger;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->mp);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool->nodes[0].mp);
 	uint32_t id;
 
 	CHECK(m != NULL);
@@ -148,7 +148,7 @@ static void test_reclaimed_path_and_quarantine(struct zcd_pool *pool)
 	CHECK_EQ(l->violations, 0);
 
 	/* A granted buffer freed by mistake stays out of the pool, counted. */
-	m = rte_pktmbuf_alloc(pool->mp);
+	m = rte_pktmbuf_alloc(pool->nodes[0].mp);
 	id = zcd_mbuf_buf_id(m);
 	CHECK_EQ(zcd_ledger_receive(l, id), 0);
 	CHECK_EQ(zcd_ledger_grant(l, id, 3), 0);
@@ -165,13 +165,62 @@ static void test_exhaustion(struct zcd_pool *pool)
 	unsigned free_before = zcd_pool_free_count(pool);
 	uint32_t count[ZCD_BUF_STATE_COUNT];
 
-	CHECK(rte_pktmbuf_alloc_bulk(pool->mp, m, free_before + 1) != 0);
-	CHECK_EQ(rte_pktmbuf_alloc_bulk(pool->mp, m, free_before), 0);
-	CHECK(rte_pktmbuf_alloc(pool->mp) == NULL);
+	CHECK(rte_pktmbuf_alloc_bulk(pool->nodes[0].mp, m, free_before + 1) != 0);
+	CHECK_EQ(rte_pktmbuf_alloc_bulk(pool->nodes[0].mp, m, free_before), 0);
+	CHECK(rte_pktmbuf_alloc(pool->nodes[0].mp) == NULL);
 	zcd_ledger_tally(&pool->ledger, count);
 	CHECK_EQ(count[ZCD_BUF_POSTED], free_before);
 	rte_pktmbuf_free_bulk(m, free_before);
 	CHECK_EQ(zcd_pool_free_count(pool), free_before);
+}
+
+/*
+ * A pool over two nodes (one machine node twice: the split is what is
+ * tested): each node's mempool hands out only its slice of the ids, runs
+ * dry on its own, and takes its own buffers back; one ledger covers all.
+ */
+static void test_two_nodes(void)
+{
+	const struct zcd_pool_part parts[2] = {{.socket = 0, .nb_bufs = 3}, {.socket = 0, .nb_bufs = 5}};
+	struct rte_mbuf *m[8];
+	struct zcd_pool *pool;
+	uint32_t count[ZCD_BUF_STATE_COUNT];
+	char err[256];
+
+	pool = zcd_pool_create(parts, 2, 1, err, sizeof(err));
+	CHECK(pool != NULL);
+	if (pool == NULL) {
+		fprintf(stderr, "zcd_pool_create: %s\n", err);
+		return;
+	}
+	CHECK_EQ(pool->nb_nodes, 2);
+	CHECK_EQ(pool->region.nb_bufs, 8);
+	CHECK_EQ(pool->nodes[1].first_buf, 3);
+	CHECK_EQ(zcd_pool_free_count(pool), 8);
+	CHECK(zcd_pool_mempool(pool, 0) == pool->nodes[0].mp);
+	CHECK(zcd_pool_mempool(pool, 7) == pool->nodes[0].mp);
+	for (uint32_t id = 0; id < 8; id++)
+		CHECK(pool->mbuf_of[id]->buf_addr == zcd_buf_addr(&pool->region, id));
+
+	CHECK_EQ(rte_pktmbuf_alloc_bulk(pool->nodes[1].mp, m, 5), 0);
+	for (unsigned i = 0; i < 5; i++) {
+		CHECK(zcd_mbuf_buf_id(m[i]) >= 3 && zcd_mbuf_buf_id(m[i]) < 8);
+		CHECK(m[i]->pool == pool->nodes[1].mp);
+	}
+	CHECK(rte_pktmbuf_alloc(pool->nodes[1].mp) == NULL);
+	CHECK_EQ(zcd_pool_free_count(pool), 3);
+	CHECK_EQ(rte_mempool_avail_count(pool->nodes[0].mp), 3);
+	zcd_ledger_tally(&pool->ledger, count);
+	CHECK_EQ(count[ZCD_BUF_POSTED], 5);
+	CHECK_EQ(count[ZCD_BUF_FREE], 3);
+	CHECK_EQ(rte_pktmbuf_alloc_bulk(pool->nodes[0].mp, m + 5, 3), 0);
+	for (unsigned i = 5; i < 8; i++)
+		CHECK(zcd_mbuf_buf_id(m[i]) < 3);
+	rte_pktmbuf_free_bulk(m, 8);
+	CHECK_EQ(rte_mempool_avail_count(pool->nodes[0].mp), 3);
+	CHECK_EQ(rte_mempool_avail_count(pool->nodes[1].mp), 5);
+	CHECK_EQ(pool->ledger.violations, 0);
+	zcd_pool_destroy(pool);
 }
 
 int main(int argc, char **argv)
@@ -179,6 +228,7 @@ int main(int argc, char **argv)
 	char *eal_args[] = {argv[0], "--no-huge", "-m", "64", "--no-pci", "-l", "0",
 			    "--file-prefix", "zcd-test-pool", "--log-level", "lib.eal:error",
 			    "--no-telemetry"};
+	const struct zcd_pool_part one_node = {.socket = 0, .nb_bufs = NB_BUFS};
 	struct zcd_pool *pool;
 	char err[256];
 
@@ -193,7 +243,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(zcd_pool_pages_per_buf(9018), 3);
 
 	for (uint32_t ppb = 1; ppb <= 3; ppb += 2) {
-		pool = zcd_pool_create(NB_BUFS, ppb, 0, err, sizeof(err));
+		pool = zcd_pool_create(&one_node, 1, ppb, err, sizeof(err));
 		CHECK(pool != NULL);
 		if (pool == NULL) {
 			fprintf(stderr, "zcd_pool_create: %s\n", err);
@@ -206,8 +256,11 @@ int main(int argc, char **argv)
 		test_exhaustion(pool);
 		zcd_pool_destroy(pool);
 	}
-	CHECK(zcd_pool_create(NB_BUFS, 17, 0, err, sizeof(err)) == NULL);
+	CHECK(zcd_pool_create(&one_node, 1, 17, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "17 pages");
+	CHECK(zcd_pool_create(&one_node, 0, 1, err, sizeof(err)) == NULL);
+	CHECK_STR_CONTAINS(err, "0 NUMA nodes");
+	test_two_nodes();
 	rte_eal_cleanup();
 	return check_report("test_pool");
 }
