@@ -37,6 +37,12 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# libFuzzer builds (make fuzz): clang, coverage for the fuzzer, ASan/UBSan.
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+ifneq ($(FUZZ),)
+CFLAGS += -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-omit-frame-pointer
+endif
+
 # Resolved lazily so that `make deps` works before the libraries exist.
 XEN_PKGS := xencontrol xenstore xengnttab xenevtchn
 PKG_CFLAGS = $(shell $(PKGCONF) --cflags libdpdk yaml-0.1 numa $(XEN_PKGS) 2>/dev/null)
@@ -56,8 +62,8 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-vm deps-bench demo test check unit integration test-asan test-xen test-iommu \
-	bench bench-quick install clean
+.PHONY: all deps deps-vm deps-bench deps-fuzz demo test check unit integration test-asan test-xen \
+	test-iommu fuzz bench bench-quick install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
@@ -73,7 +79,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) 
 $(BUILD)/obj/hypervisor-glue/xen/domain.o: CFLAGS += -std=gnu11
 
 # Unit tests reach into the modules they test; the benchmark into the dataplane.
-$(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue/xen/guest
+$(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue -Ihypervisor-glue/xen/guest
 $(BUILD)/obj/bench/%.o: CFLAGS += -Idataplane
 
 # Guest code runs in a domU: no DPDK flags (nor its -march).
@@ -107,6 +113,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libzcdemux.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/libzcdemux.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread $(LDLIBS)
 
 # Installs the Debian packages of $(1) that are missing, when run as root;
 # otherwise prints the exact command and stops.
@@ -152,8 +163,35 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 	$(MAKE) test-asan
+	$(MAKE) fuzz
 	$(MAKE) test-xen
 	$(MAKE) test-iommu
+
+# Each fuzz target runs FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/,
+# copied to build-fuzz/ where new inputs go), after replaying every input in
+# tests/fuzz/regressions/: inputs that once crashed it.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_TARGETS := config classify return_ring
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+
+deps-fuzz: deps
+	$(call install_packages,$(FUZZ_PACKAGES))
+
+fuzz: deps-fuzz
+	$(MAKE) CC=clang FUZZ=1 BUILD=$(FUZZ_BUILD) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		bin=$(FUZZ_BUILD)/fuzz/fuzz_$$t; \
+		regressions=$$(find tests/fuzz/regressions/$$t -type f 2>/dev/null | sort); \
+		if [ -n "$$regressions" ]; then \
+			echo "== $$bin: regressions"; $$bin $$regressions; fi; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		echo "== $$bin: $(FUZZ_SECONDS) s"; \
+		$$bin -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+			2>$(FUZZ_BUILD)/$$t.log || { tail -40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done )' $(FUZZ_BUILD)/$$t.log; \
+	done
 
 VM_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
 
