@@ -266,4 +266,4 @@ install: all
 	fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
