@@ -852,11 +852,12 @@ static int load_vm_macs(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	return 0;
 }
 
-enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_FIELDS };
+enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_HOSTILE, SIM_FIELDS };
 static const char *const sim_keys[SIM_FIELDS] = {
 	[SIM_SINK] = "sink",
 	[SIM_STALL] = "stall",
 	[SIM_INSTANT_RETURN] = "instant_return",
+	[SIM_HOSTILE] = "hostile",
 };
 
 static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const struct node *map,
@@ -881,6 +882,13 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	if (sim->instant_return && (sim->stall || sim->sink[0] != '\0'))
 		return fail(ld, f[SIM_INSTANT_RETURN].value->line, sub,
 			    "a guest that returns buffers unread neither stalls nor writes a sink");
+	key_field(sub, key, sim_keys[SIM_HOSTILE]);
+	if (f[SIM_HOSTILE].value != NULL &&
+	    load_bool(ld, f[SIM_HOSTILE].value, sub, &sim->hostile) < 0)
+		return -1;
+	if (sim->hostile && sim->instant_return)
+		return fail(ld, f[SIM_HOSTILE].value->line, sub,
+			    "a guest that returns buffers unread cannot also be hostile");
 	return 0;
 }
 

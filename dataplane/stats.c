@@ -314,6 +314,9 @@ static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(vm, "dropped_disconnected", r.c.dropped_disconnected);
 		rte_tel_data_add_dict_u64(vm, "returned", r.c.returned);
 		rte_tel_data_add_dict_u64(vm, "bad_returns", r.c.bad_returns);
+		rte_tel_data_add_dict_u64(vm, "forged_returns", r.c.forged_returns);
+		rte_tel_data_add_dict_u64(vm, "stale_returns", r.c.stale_returns);
+		rte_tel_data_add_dict_u64(vm, "duplicate_returns", r.c.duplicate_returns);
 		rte_tel_data_add_dict_u64(vm, "residue_bytes", r.hv.guest_residue_bytes);
 		rte_tel_data_add_dict_u64(vm, "reclaimed", r.c.reclaimed);
 		rte_tel_data_add_dict_u64(vm, "credits", dp->vms[v].credits);

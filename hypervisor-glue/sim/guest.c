@@ -82,6 +82,23 @@ static uint64_t guest_residue(const uint8_t *buf, size_t bytes, size_t start, si
 	return residue;
 }
 
+/*
+ * After the return just queued: the same again, the previous generation,
+ * and a buffer that does not exist.  The backend must reject all three.
+ */
+static void guest_add_hostile(struct sim_guest *guest)
+{
+	struct zcd_ret_desc good = guest->returns[guest->nb_returns - 1];
+	struct zcd_ret_desc *out = &guest->returns[guest->nb_returns];
+
+	out[0] = good;
+	out[1] = good;
+	out[1].generation--;
+	out[2] = good;
+	out[2].buf_id = UINT32_MAX;
+	guest->nb_returns += SIM_HOSTILE_GROUP - 1;
+}
+
 static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
 {
 	struct sim_guest *guest = &vm->guest;
@@ -104,12 +121,15 @@ static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
 		zcd_pcap_sink_write(guest->sink, &now, guest->scratch + desc->offset, desc->length);
 	sim_count(&vm->guest_rx_packets, 1);
 	sim_count(&vm->guest_rx_bytes, desc->length);
-	if (!vm->stall)
-		guest->returns[guest->nb_returns++] = (struct zcd_ret_desc){
-			.buf_id = desc->buf_id,
-			.generation = desc->generation,
-			.flags = (desc->flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
-		};
+	if (vm->stall)
+		return;
+	guest->returns[guest->nb_returns++] = (struct zcd_ret_desc){
+		.buf_id = desc->buf_id,
+		.generation = desc->generation,
+		.flags = (desc->flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
+	};
+	if (vm->hostile)
+		guest_add_hostile(guest);
 }
 
 /*
@@ -120,20 +140,23 @@ static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
 static void guest_give_back(struct sim_vm *vm)
 {
 	struct sim_guest *guest = &vm->guest;
-	uint32_t done = 0;
+	/* A hostile guest's group goes on the ring whole, so that the backend
+	 * judges the duplicate before the buffer can be handed out again. */
+	uint32_t group = vm->hostile ? SIM_HOSTILE_GROUP : 1, done = 0;
 
 	while (done < guest->nb_returns) {
 		uint32_t space = zcd_ret_space(&guest->ring);
 
-		if (space == 0) {
+		if (space < group) {
 			zcd_ret_publish(&guest->ring);
 			if (guest_stop_requested(vm))
 				break;
 			sched_yield();
 			continue;
 		}
-		for (; space > 0 && done < guest->nb_returns; space--)
-			zcd_ret_put(&guest->ring, &guest->returns[done++]);
+		for (; space >= group && done < guest->nb_returns; space -= group)
+			for (uint32_t k = 0; k < group; k++)
+				zcd_ret_put(&guest->ring, &guest->returns[done++]);
 	}
 	zcd_ret_publish(&guest->ring);
 	guest->nb_returns = 0;

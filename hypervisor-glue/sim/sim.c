@@ -83,7 +83,7 @@ static int sim_vm_alloc(struct sim_vm *vm)
 	vm->free_slots = malloc(vm->credits * sizeof(*vm->free_slots));
 	vm->copy_mem = aligned_alloc(ZCD_PAGE_SIZE, window * ZCD_PAGE_SIZE);
 	vm->guest.scratch = malloc((size_t)vm->pages_per_buf * ZCD_PAGE_SIZE);
-	vm->guest.returns = malloc(vm->ring_size * sizeof(*vm->guest.returns));
+	vm->guest.returns = malloc(SIM_HOSTILE_GROUP * vm->ring_size * sizeof(*vm->guest.returns));
 	if (vm->area == NULL || vm->p2m == NULL || vm->slot_buf == NULL || vm->free_slots == NULL ||
 	    vm->copy_mem == NULL || vm->guest.scratch == NULL || vm->guest.returns == NULL ||
 	    zcd_copy_slots_init(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
@@ -168,6 +168,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 		vm->pages_per_buf = ppb;
 		vm->stall = cfg->vms[i].sim.stall;
 		vm->instant_return = cfg->vms[i].sim.instant_return;
+		vm->hostile = cfg->vms[i].sim.hostile;
 		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
 		vm->event_fd = -1;
 		if (sem_init(&vm->guest_attached, 0, 0) != 0)

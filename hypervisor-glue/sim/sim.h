@@ -33,6 +33,7 @@
 
 #define SIM_NO_SLOT UINT32_MAX
 #define SIM_RING_MIN_SIZE 64U
+#define SIM_HOSTILE_GROUP 4U /* a hostile guest's entries per return */
 #define SIM_GUEST_WAIT_MS 20 /* longest sleep of an idle guest between checks */
 
 /* Counter with one writer and any number of readers: no locked add needed. */
@@ -46,7 +47,7 @@ static inline void sim_count(_Atomic uint64_t *counter, uint64_t n)
 struct sim_guest {
 	struct zcd_ring ring; /* its own view, built with zcd_ring_attach */
 	uint8_t *scratch; /* one buffer's pages, gathered through the p2m */
-	struct zcd_ret_desc *returns; /* returns of the batch being processed */
+	struct zcd_ret_desc *returns; /* returns of the batch being processed, in groups */
 	uint32_t nb_returns;
 	struct zcd_pcap_sink *sink; /* NULL = discard */
 };
@@ -57,6 +58,7 @@ struct sim_vm {
 	uint32_t pages_per_buf;
 	bool stall;
 	bool instant_return; /* no guest thread: handoff returns everything unread */
+	bool hostile; /* each return comes with a duplicate, a stale and a forged one */
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */

@@ -60,6 +60,9 @@ struct zcd_vm_sim_config {
 	/* The guest gives every buffer back as soon as it gets it, unread
 	 * (benchmarks: the dataplane's cost without the guest's). */
 	bool instant_return;
+	/* After each return the guest also sends a duplicate, one with the
+	 * previous generation and one naming no buffer (tests). */
+	bool hostile;
 };
 
 struct zcd_vm_xen_config {

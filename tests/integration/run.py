@@ -53,7 +53,7 @@ import scaleout_test  # noqa: E402
 import tools_test  # noqa: E402
 
 VM_COUNTERS = ["rx_packets", "rx_bytes", "remapped", "copied", "dropped_no_credit", "returned",
-               "bad_returns", "residue_bytes"]
+               "bad_returns", "residue_bytes", "forged_returns", "stale_returns", "duplicate_returns"]
 DROP_COUNTERS = ["runt", "oversize", "unknown_unicast", "pool_empty", "no_receiver"]
 PORT_COUNTERS = ["rx_packets", "rx_bytes"]
 

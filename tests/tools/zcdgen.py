@@ -245,6 +245,7 @@ class VM:
     credits: Optional[int] = None  # None = key absent (daemon default 256)
     stall: bool = False
     sink: bool = True
+    hostile: bool = False  # every return comes with a duplicate, a stale and a forged one
 
     @property
     def effective_credits(self) -> int:
@@ -334,6 +335,8 @@ class Scenario:
             if v.sink:
                 sim["sink"] = os.path.join(sink_dir, f"{v.name}.pcap")
             sim["stall"] = v.stall
+            if v.hostile:
+                sim["hostile"] = True
             d["sim"] = sim
             vms.append(d)
         cfg["vms"] = vms
@@ -380,7 +383,8 @@ def oracle(scn: Scenario, check_credits: bool = True) -> Expected:
     port = {"name": "uplink", "rx_packets": 0, "rx_bytes": 0}
     vst = [
         {"name": v.name, "rx_packets": 0, "rx_bytes": 0, "remapped": 0, "copied": 0,
-         "dropped_no_credit": 0, "returned": 0, "bad_returns": 0, "residue_bytes": 0}
+         "dropped_no_credit": 0, "returned": 0, "bad_returns": 0, "residue_bytes": 0,
+         "forged_returns": 0, "stale_returns": 0, "duplicate_returns": 0}
         for v in vms
     ]
     drops = {"runt": 0, "oversize": 0, "unknown_unicast": 0, "pool_empty": 0, "no_receiver": 0}
@@ -446,6 +450,12 @@ def oracle(scn: Scenario, check_credits: bool = True) -> Expected:
         verdicts.append(f"{mode} -> " + " ".join(fate))
 
     for i, v in enumerate(vms):
+        if v.hostile and not v.stall:
+            # Each of the three extra returns is rejected; only those naming
+            # pool buffers are told apart (copy pages are just "bad").
+            vst[i]["bad_returns"] = 3 * vst[i]["rx_packets"]
+            for k in ("forged_returns", "stale_returns", "duplicate_returns"):
+                vst[i][k] = vst[i]["remapped"]
         if not v.stall:
             vst[i]["returned"] = vst[i]["rx_packets"]
             if check_credits and vst[i]["rx_packets"] > v.effective_credits:
@@ -1041,6 +1051,17 @@ def sc_mixed(nframes=3000, name="mixed", stall=True) -> Scenario:
     return s.finalize()
 
 
+def sc_hostile() -> Scenario:
+    """The mixed traffic; vm1 and vm3 send a duplicate, a stale and a forged
+    return with every return, which must all be rejected and counted while
+    every VM still gets exactly its frames."""
+    s = sc_mixed(name="hostile", stall=False)
+    s.doc = "hostile vm1 and vm3: duplicate, stale and forged returns after every return"
+    s.vm("vm1").hostile = True
+    s.vm("vm3").hostile = True
+    return s
+
+
 # The demo: 4 VMs, matching configs/demo.yaml.
 DEMO_VMS = [
     VM("vm1", ["02:00:00:00:01:01", "02:00:00:00:01:02"], credits=1024),
@@ -1159,6 +1180,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "jumbo": sc_jumbo,
     "mixed": sc_mixed,
     "copy_threshold": sc_copy_threshold,
+    "hostile": sc_hostile,
     "iommu_unicast": lambda: _iommu_variant(sc_unicast, "iommu_unicast"),
     "iommu_stall": lambda: _iommu_variant(sc_stall, "iommu_stall"),
     "iommu_jumbo": lambda: _iommu_variant(sc_jumbo, "iommu_jumbo"),
