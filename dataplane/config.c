@@ -852,12 +852,13 @@ static int load_vm_macs(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	return 0;
 }
 
-enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_HOSTILE, SIM_FIELDS };
+enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_HOSTILE, SIM_SCRIBBLE_AFTER, SIM_FIELDS };
 static const char *const sim_keys[SIM_FIELDS] = {
 	[SIM_SINK] = "sink",
 	[SIM_STALL] = "stall",
 	[SIM_INSTANT_RETURN] = "instant_return",
 	[SIM_HOSTILE] = "hostile",
+	[SIM_SCRIBBLE_AFTER] = "scribble_after",
 };
 
 static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const struct node *map,
@@ -889,6 +890,13 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	if (sim->hostile && sim->instant_return)
 		return fail(ld, f[SIM_HOSTILE].value->line, sub,
 			    "a guest that returns buffers unread cannot also be hostile");
+	key_field(sub, key, sim_keys[SIM_SCRIBBLE_AFTER]);
+	if (f[SIM_SCRIBBLE_AFTER].value != NULL &&
+	    load_number(ld, f[SIM_SCRIBBLE_AFTER].value, sub, 0, UINT32_MAX, &sim->scribble_after) < 0)
+		return -1;
+	if (sim->scribble_after != 0 && sim->instant_return)
+		return fail(ld, f[SIM_SCRIBBLE_AFTER].value->line, sub,
+			    "a guest that returns buffers unread does not scribble");
 	return 0;
 }
 

@@ -162,6 +162,31 @@ static void guest_give_back(struct sim_vm *vm)
 	guest->nb_returns = 0;
 }
 
+/* Has read all the frames it will ever read (sim.scribble_after). */
+static bool guest_read_enough(const struct sim_vm *vm)
+{
+	return vm->scribble_after != 0 && vm->guest.frames_read >= vm->scribble_after;
+}
+
+/*
+ * Break the ring: an rx consumer index half the index space away and a
+ * return producer index likewise, then go silent until stopped.  The
+ * backend must cut this guest off alone.
+ */
+static void guest_scribble_and_hang(struct sim_vm *vm)
+{
+	struct zcd_ring_hdr *h = vm->guest.ring.hdr;
+
+	/* What it gave back counts: let the backend take it first. */
+	while (__atomic_load_n(&h->ret_cons, __ATOMIC_ACQUIRE) != vm->guest.ring.ret_prod &&
+	       !guest_stop_requested(vm))
+		sched_yield();
+	__atomic_store_n(&h->rx_cons, vm->guest.ring.rx_cons + 0x80000000u, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->ret_prod, vm->guest.ring.ret_prod + 0x80000000u, __ATOMIC_RELEASE);
+	while (!guest_stop_requested(vm))
+		guest_wait_event(vm);
+}
+
 void *zcd_hv_sim_guest_run(void *arg)
 {
 	struct sim_vm *vm = arg;
@@ -195,16 +220,21 @@ void *zcd_hv_sim_guest_run(void *arg)
 				guest_wait_event(vm);
 			continue;
 		}
-		for (; ready > 0; ready--) {
+		for (; ready > 0 && !guest_read_enough(vm); ready--) {
 			struct zcd_rx_desc desc;
 
 			zcd_rx_take(&guest->ring, &desc);
 			guest_receive(vm, &desc);
+			guest->frames_read++;
 		}
 		/* Only now: "drained" must mean "processed", not just "seen". */
 		zcd_rx_consumed(&guest->ring);
 		if (guest->nb_returns != 0)
 			guest_give_back(vm);
+		if (guest_read_enough(vm)) {
+			guest_scribble_and_hang(vm);
+			break;
+		}
 	}
 	return NULL;
 }

@@ -169,6 +169,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 		vm->stall = cfg->vms[i].sim.stall;
 		vm->instant_return = cfg->vms[i].sim.instant_return;
 		vm->hostile = cfg->vms[i].sim.hostile;
+		vm->scribble_after = cfg->vms[i].sim.scribble_after;
 		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
 		vm->event_fd = -1;
 		if (sem_init(&vm->guest_attached, 0, 0) != 0)
@@ -321,6 +322,18 @@ static int sim_copy_frame(struct sim_vm *vm, const struct zcd_handoff *item,
 	return 0;
 }
 
+/*
+ * The guest broke its ring: count it and, the first time, have poll_events
+ * report the guest gone, so that the dataplane takes back what it holds and
+ * feeds it no more (as netback's fatal error disables one interface).
+ */
+static void sim_ring_broken(struct sim_vm *vm)
+{
+	sim_count(&vm->ring_errors, 1);
+	if (!atomic_exchange(&vm->ring_broken, true))
+		atomic_store(&vm->down_to_report, true);
+}
+
 static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
 			    unsigned n)
 {
@@ -334,7 +347,7 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	vm = &hv->vms[vm_index];
 	space = zcd_rx_space(&vm->ring, &broken);
 	if (broken) {
-		sim_count(&vm->ring_errors, 1);
+		sim_ring_broken(vm);
 		return 0;
 	}
 	if (n > space)
@@ -381,7 +394,7 @@ static unsigned sim_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zc
 	vm = &hv->vms[vm_index];
 	taken = zcd_copy_slots_take_returns(&vm->copies, &vm->ring, out, max, tally, &broken);
 	if (broken)
-		sim_count(&vm->ring_errors, 1);
+		sim_ring_broken(vm);
 	return taken;
 }
 
@@ -481,21 +494,25 @@ static uint32_t sim_features(const struct zcd_hv *hv)
 	return ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS;
 }
 
-/* A simulated guest connects in vm_connect and never leaves on its own. */
+/* A simulated guest connects in vm_connect and leaves only by breaking its ring. */
 static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
-		if (!hv->vms[i].up_to_report)
-			continue;
-		hv->vms[i].up_to_report = false;
-		ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
+		if (hv->vms[i].up_to_report) {
+			hv->vms[i].up_to_report = false;
+			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
+		} else if (atomic_exchange(&hv->vms[i].down_to_report, false)) {
+			fprintf(stderr, "zcdemux: vms[%u]: the guest broke its ring; cutting it off\n",
+				i);
+			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_DOWN};
+		}
 	}
 	return n;
 }
 
-/* Simulated guests never go away while running, so there is never a VM_DOWN to follow up. */
+/* A guest that broke its ring runs on until shutdown; its pages were revoked one by one. */
 static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 {
 	(void)hv;

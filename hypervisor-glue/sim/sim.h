@@ -50,6 +50,7 @@ struct sim_guest {
 	struct zcd_ret_desc *returns; /* returns of the batch being processed, in groups */
 	uint32_t nb_returns;
 	struct zcd_pcap_sink *sink; /* NULL = discard */
+	uint32_t frames_read; /* counts up to scribble_after */
 };
 
 struct sim_vm {
@@ -59,10 +60,13 @@ struct sim_vm {
 	bool stall;
 	bool instant_return; /* no guest thread: handoff returns everything unread */
 	bool hostile; /* each return comes with a duplicate, a stale and a forged one */
+	uint32_t scribble_after; /* the guest breaks its ring after this many frames */
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */
 	bool up_to_report; /* dataplane: connected, not yet told by poll_events */
+	atomic_bool ring_broken; /* the guest wrote impossible indices: cut it off */
+	atomic_bool down_to_report; /* ring_broken, not yet told by poll_events */
 	bool was_connected; /* dataplane: resources below exist */
 
 	/* Shared ring area and the backend's private view of it (dataplane). */

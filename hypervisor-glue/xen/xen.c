@@ -158,6 +158,22 @@ static bool ring_usable(struct xen_vm *vm)
 	return phase == XEN_CONNECTED || phase == XEN_DRAINING;
 }
 
+/*
+ * The guest wrote impossible ring indices: count it and treat the guest as
+ * gone (as netback's fatal error disables one interface).  poll_events
+ * reports it down; once everything it held is back the control thread
+ * tears the connection down and offers a fresh one.
+ */
+static void ring_broken(struct xen_vm *vm)
+{
+	int expected = XEN_CONNECTED;
+
+	xen_count(&vm->ring_errors, 1);
+	if (atomic_compare_exchange_strong(&vm->phase, &expected, XEN_DOWN_REQUESTED))
+		fprintf(stderr, "zcdemux: xen: %s: domain %u broke its ring; cutting it off\n",
+			vm->vc->name, vm->domid);
+}
+
 static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
 			    unsigned n)
 {
@@ -171,7 +187,7 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 		return 0;
 	space = zcd_rx_space(&vm->ring, &broken);
 	if (broken) {
-		xen_count(&vm->ring_errors, 1);
+		ring_broken(vm);
 		return 0;
 	}
 	n = n < space ? n : space;
@@ -243,7 +259,7 @@ static unsigned xen_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zc
 		return 0;
 	taken = zcd_copy_slots_take_returns(&vm->copies, &vm->ring, out, max, tally, &broken);
 	if (broken)
-		xen_count(&vm->ring_errors, 1);
+		ring_broken(vm);
 	return taken;
 }
 

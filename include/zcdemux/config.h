@@ -63,6 +63,10 @@ struct zcd_vm_sim_config {
 	/* After each return the guest also sends a duplicate, one with the
 	 * previous generation and one naming no buffer (tests). */
 	bool hostile;
+	/* After this many frames the guest gives back what it has read, then
+	 * writes garbage over its ring indices and goes silent; 0 = never
+	 * (tests: a guest that breaks its ring is cut off alone). */
+	uint32_t scribble_after;
 };
 
 struct zcd_vm_xen_config {

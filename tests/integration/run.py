@@ -20,7 +20,7 @@ paths, from a scratch cwd), configuration errors (non-zero exit, one
 same scenarios through a real network port (veth + net_af_packet, as root),
 the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
 frame by frame; zcd-bench's CSV), and two polling lcores on two RX queues
-(scaleout_test.py).
+(scaleout_test.py), and a guest that breaks its ring (faults_test.py).
 
 Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
 the default is 3 when the binary looks ASan-instrumented, else 1).
@@ -49,6 +49,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
 
 import zcdgen  # noqa: E402
+import faults_test  # noqa: E402
 import scaleout_test  # noqa: E402
 import tools_test  # noqa: E402
 
@@ -1411,6 +1412,7 @@ def main(argv=None) -> int:
             continue
         tests.append((name, lambda n=name: test_scenario(ctx, n)))
     tests.append(("demo", lambda: test_demo(ctx)))
+    tests.append(("ring_scribble", lambda: faults_test.test_ring_scribble(ctx, sys.modules[__name__])))
     tests.append(("two_lcores", lambda: scaleout_test.test_two_lcores(
         ctx, sys.modules[__name__], "two_lcores", None)))
     tests.append(("two_lcores_iommu", lambda: scaleout_test.test_two_lcores(

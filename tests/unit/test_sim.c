@@ -837,6 +837,36 @@ static void test_events_and_features(void)
 	fixture_close(&f);
 }
 
+/*
+ * A guest that writes an impossible consumer index gets nothing more, and
+ * poll_events reports it gone, once; the other VM is not affected.
+ */
+static void test_broken_ring_reported_down(void)
+{
+	static const uint8_t frame[60] = {0x02};
+	struct zcd_handoff item = {.data = frame, .length = sizeof(frame), .kind = ZCD_HANDOFF_COPY};
+	struct zcd_hv_event ev[4];
+	struct fixture f;
+
+	if (fixture_open(&f, 2, 8, 16, 1, 0x3, false, true) != 0) {
+		CHECK(false);
+		fixture_close(&f);
+		return;
+	}
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 2); /* both up */
+	__atomic_store_n(&sim_vm_of(&f, 1)->ring.hdr->rx_cons, 0x80000000u, __ATOMIC_RELEASE);
+	CHECK_EQ(f.ops->handoff(f.hv, 1, &item, 1), 0);
+	CHECK_EQ(f.ops->handoff(f.hv, 1, &item, 1), 0);
+	CHECK_EQ(vm_stats(&f, 1).ring_errors, 2);
+	CHECK_EQ(f.ops->handoff(f.hv, 0, &item, 1), 1);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 1);
+	CHECK_EQ(ev[0].vm, 1);
+	CHECK_EQ(ev[0].kind, ZCD_HV_VM_DOWN);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
+	CHECK_EQ(vm_stats(&f, 0).ring_errors, 0);
+	fixture_close(&f);
+}
+
 /* instant_return: no guest thread; everything handed over comes back at once. */
 static void test_instant_return(void)
 {
@@ -903,5 +933,6 @@ int main(void)
 	test_guest_checks_descriptors();
 	test_disconnect_drains();
 	test_instant_return();
+	test_broken_ring_reported_down();
 	return check_report("test_sim");
 }
