@@ -920,12 +920,13 @@ static int load_vm_xen(struct loader *ld, struct zcd_vm_xen_config *xen, const s
 	return 0;
 }
 
-enum { VM_NAME, VM_MACS, VM_VLAN, VM_CREDITS, VM_SIM, VM_XEN, VM_FIELDS };
+enum { VM_NAME, VM_MACS, VM_VLAN, VM_CREDITS, VM_NOTIFY, VM_SIM, VM_XEN, VM_FIELDS };
 static const char *const vm_keys[VM_FIELDS] = {
 	[VM_NAME] = "name",
 	[VM_MACS] = "macs",
 	[VM_VLAN] = "vlan",
 	[VM_CREDITS] = "credits",
+	[VM_NOTIFY] = "notify",
 	[VM_SIM] = "sim",
 	[VM_XEN] = "xen",
 };
@@ -975,6 +976,21 @@ static int load_vm(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	    load_number(ld, f[VM_CREDITS].value, sub, ZCD_CREDITS_MIN, ZCD_CREDITS_MAX,
 			&v->credits) < 0)
 		return -1;
+
+	key_field(sub, key, vm_keys[VM_NOTIFY]);
+	if (f[VM_NOTIFY].value != NULL) {
+		const struct node *n = f[VM_NOTIFY].value;
+
+		if (expect(ld, n, sub, NODE_SCALAR) < 0)
+			return -1;
+		if (strcmp(n->text, "event") == 0)
+			v->notify = ZCD_NOTIFY_EVENT;
+		else if (strcmp(n->text, "poll") == 0)
+			v->notify = ZCD_NOTIFY_POLL;
+		else
+			return fail(ld, n->line, sub, "%s is not a mode (event or poll)",
+				    show(shown, n, true));
+	}
 
 	key_field(sub, key, vm_keys[VM_SIM]);
 	if (f[VM_SIM].value != NULL && load_vm_sim(ld, &v->sim, f[VM_SIM].value, sub) < 0)

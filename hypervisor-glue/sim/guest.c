@@ -33,6 +33,14 @@ static void guest_wait_event(const struct sim_vm *vm)
 	}
 }
 
+/* notify: poll: no event will come; look again shortly. */
+static void guest_poll_pause(void)
+{
+	struct timespec ts = {.tv_nsec = SIM_GUEST_POLL_US * 1000L};
+
+	nanosleep(&ts, NULL);
+}
+
 static bool guest_desc_valid(const struct sim_vm *vm, const struct zcd_rx_desc *desc)
 {
 	uint32_t ppb = vm->pages_per_buf;
@@ -216,7 +224,9 @@ void *zcd_hv_sim_guest_run(void *arg)
 		if (ready == 0) {
 			if (stopping)
 				break;
-			if (!zcd_rx_arm_event(&guest->ring))
+			if (vm->poll_mode)
+				guest_poll_pause();
+			else if (!zcd_rx_arm_event(&guest->ring))
 				guest_wait_event(vm);
 			continue;
 		}

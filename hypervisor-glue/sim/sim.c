@@ -170,6 +170,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 		vm->instant_return = cfg->vms[i].sim.instant_return;
 		vm->hostile = cfg->vms[i].sim.hostile;
 		vm->scribble_after = cfg->vms[i].sim.scribble_after;
+		vm->poll_mode = cfg->vms[i].notify == ZCD_NOTIFY_POLL;
 		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
 		vm->event_fd = -1;
 		if (sem_init(&vm->guest_attached, 0, 0) != 0)
@@ -376,7 +377,7 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 		zcd_hv_sim_guest_echo(vm);
 		return done;
 	}
-	if (zcd_rx_publish(&vm->ring) && sim_notify_guest(vm))
+	if (zcd_rx_publish(&vm->ring) && !vm->poll_mode && sim_notify_guest(vm))
 		sim_count(&vm->notifications, 1);
 	return done;
 }

@@ -35,6 +35,7 @@
 #define SIM_RING_MIN_SIZE 64U
 #define SIM_HOSTILE_GROUP 4U /* a hostile guest's entries per return */
 #define SIM_GUEST_WAIT_MS 20 /* longest sleep of an idle guest between checks */
+#define SIM_GUEST_POLL_US 50 /* notify: poll: the guest looks at its ring this often when idle */
 
 /* Counter with one writer and any number of readers: no locked add needed. */
 static inline void sim_count(_Atomic uint64_t *counter, uint64_t n)
@@ -61,6 +62,7 @@ struct sim_vm {
 	bool instant_return; /* no guest thread: handoff returns everything unread */
 	bool hostile; /* each return comes with a duplicate, a stale and a forged one */
 	uint32_t scribble_after; /* the guest breaks its ring after this many frames */
+	bool poll_mode; /* notify: poll: no events; the guest polls its ring */
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */

@@ -204,7 +204,9 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_RING_PAGES, "%u", vm->ring_pages) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_EVENT_CHANNEL, "%u", vm->port) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_BUFFER_PAGES, "%u", hv->pool.pages_per_buf) &&
-	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->vc->credits);
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->vc->credits) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_NOTIFY_POLL, "%u",
+		       vm->vc->notify == ZCD_NOTIFY_POLL);
 	/* Frontend dir: the guest's, readable by us (as a toolstack sets it up). */
 	snprintf(parent, sizeof(parent), "/local/domain/%u/device/%s", vm->domid, ZCD_XS_TYPE);
 	ok = ok && xs_mkdir(hv->xs, XBT_NULL, parent) &&

@@ -242,7 +242,8 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	}
 	if (nb_pages != 0)
 		xen_count(&vm->grant_batches, 1);
-	if (zcd_rx_publish(&vm->ring) && xenevtchn_notify(hv->xce, vm->port) == 0)
+	if (zcd_rx_publish(&vm->ring) && vm->vc->notify == ZCD_NOTIFY_EVENT &&
+	    xenevtchn_notify(hv->xce, vm->port) == 0)
 		xen_count(&vm->notifications, 1);
 	return take;
 }

@@ -75,12 +75,19 @@ struct zcd_vm_xen_config {
 
 #define ZCD_DOMID_MAX 32751 /* DOMID_FIRST_RESERVED - 1 */
 
+/* How the guest learns that frames arrived. */
+enum zcd_notify_mode {
+	ZCD_NOTIFY_EVENT, /* an event (interrupt) per batch, unless the guest is polling */
+	ZCD_NOTIFY_POLL, /* never an event: the guest polls its ring */
+};
+
 struct zcd_vm_config {
 	char name[ZCD_NAME_MAX];
 	uint8_t macs[ZCD_MAX_MACS_PER_VM][6];
 	unsigned nb_macs;
 	uint16_t vlan; /* 802.1Q VID 1-4094; 0 = untagged */
 	uint32_t credits; /* most frames the VM may hold at once */
+	enum zcd_notify_mode notify; /* vms[].notify, default event */
 	struct zcd_vm_sim_config sim; /* only with hypervisor.backend sim */
 	struct zcd_vm_xen_config xen; /* only with hypervisor.backend xen */
 	unsigned line;

@@ -46,6 +46,7 @@
 #define ZCD_XS_EVENT_CHANNEL "event-channel" /* unbound port for the guest to bind */
 #define ZCD_XS_BUFFER_PAGES "buffer-pages" /* pages per buffer (rx_desc.nr_pages) */
 #define ZCD_XS_COPY_SLOTS_MAX "copy-slots-max" /* most copy slots the backend maps */
+#define ZCD_XS_NOTIFY_POLL "notify-poll" /* 1: no events will come, poll the ring; absent: 0 */
 
 /* Written by the backend into the frontend dir when it creates it. */
 #define ZCD_XS_BACKEND "backend" /* path of the backend dir */

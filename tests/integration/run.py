@@ -351,6 +351,23 @@ def daemon_argv(ctx: Ctx, name: str, config: str, stats: Optional[str], extra: l
     return argv + extra
 
 
+def check_notifications(scn, stats_path: str) -> list:
+    """A VM with notify: poll never gets an event; one with events gets some."""
+    try:
+        with open(stats_path) as fh:
+            vms = {v.get("name"): v for v in json.load(fh).get("vms", [])}
+    except (OSError, ValueError):
+        return []  # compare_stats has said so already
+    probs = []
+    for v in scn.vms:
+        sent = vms.get(v.name, {}).get("notifications")
+        if v.notify == "poll" and sent != 0:
+            probs.append(f"{v.name} (notify: poll): {sent} notifications, expected 0")
+        if v.notify == "event" and not sent:
+            probs.append(f"{v.name} (notify: event): no notification sent")
+    return probs
+
+
 def test_scenario(ctx: Ctx, name: str) -> Outcome:
     scn = zcdgen.get_scenario(name)
     exp = zcdgen.oracle(scn)
@@ -360,6 +377,7 @@ def test_scenario(ctx: Ctx, name: str) -> Outcome:
     argv = daemon_argv(ctx, name, files["config"], stats, ["--idle-exit", "300"])
     res = run_daemon(ctx, argv, wd)
     probs = check_run(ctx, scn, exp, res, stats, files["sinks"])
+    probs += check_notifications(scn, stats)
     note = f"{len(scn.frames)} frames, {len(scn.vms)} VMs" + (f", iommu {scn.iommu}" if scn.iommu else "")
     return Outcome(name, probs, res.elapsed, note)
 

@@ -246,6 +246,7 @@ class VM:
     stall: bool = False
     sink: bool = True
     hostile: bool = False  # every return comes with a duplicate, a stale and a forged one
+    notify: Optional[str] = None  # None = key absent (event); "event" or "poll"
 
     @property
     def effective_credits(self) -> int:
@@ -331,6 +332,8 @@ class Scenario:
                 d["vlan"] = v.vlan
             if v.credits is not None:
                 d["credits"] = v.credits
+            if v.notify is not None:
+                d["notify"] = v.notify
             sim = {}
             if v.sink:
                 sim["sink"] = os.path.join(sink_dir, f"{v.name}.pcap")
@@ -1062,6 +1065,18 @@ def sc_hostile() -> Scenario:
     return s
 
 
+def sc_notify_poll() -> Scenario:
+    """The unicast traffic with vm2 and vm4 polling their rings: the same
+    frames, and not one event sent to them."""
+    s = sc_unicast()
+    s.name = "notify_poll"
+    s.doc = "vm2 and vm4 with notify: poll"
+    s.vm("vm2").notify = "poll"
+    s.vm("vm4").notify = "poll"
+    s.vm("vm1").notify = "event"
+    return s
+
+
 # The demo: 4 VMs, matching configs/demo.yaml.
 DEMO_VMS = [
     VM("vm1", ["02:00:00:00:01:01", "02:00:00:00:01:02"], credits=1024),
@@ -1181,6 +1196,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "mixed": sc_mixed,
     "copy_threshold": sc_copy_threshold,
     "hostile": sc_hostile,
+    "notify_poll": sc_notify_poll,
     "iommu_unicast": lambda: _iommu_variant(sc_unicast, "iommu_unicast"),
     "iommu_stall": lambda: _iommu_variant(sc_stall, "iommu_stall"),
     "iommu_jumbo": lambda: _iommu_variant(sc_jumbo, "iommu_jumbo"),

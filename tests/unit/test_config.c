@@ -165,6 +165,7 @@ static void test_full_file(void)
 	check_mac(vm->macs[1], 0x02, 0, 0, 0, 0, 0x02);
 	CHECK_EQ(vm->vlan, 10);
 	CHECK_EQ(vm->credits, 128);
+	CHECK_EQ(vm->notify, ZCD_NOTIFY_EVENT);
 	CHECK(strcmp(vm->sim.sink, "out/vm1.pcap") == 0);
 	CHECK(vm->sim.stall);
 	CHECK_EQ(vm->line, 20);
@@ -176,6 +177,7 @@ static void test_full_file(void)
 	check_mac(vm->macs[1], 0x0a, 0xbc, 0xde, 0xf0, 0x12, 0x34);
 	CHECK_EQ(vm->vlan, 0);
 	CHECK_EQ(vm->credits, ZCD_CREDITS_MAX);
+	CHECK_EQ(vm->notify, ZCD_NOTIFY_POLL);
 	CHECK(strcmp(vm->sim.sink, "") == 0);
 	CHECK(!vm->sim.stall);
 	CHECK_EQ(vm->line, 27);
@@ -186,7 +188,7 @@ static void test_full_file(void)
 	check_mac(vm->macs[0], 0x02, 0, 0, 0, 0, 0x01);
 	CHECK_EQ(vm->vlan, 4094);
 	CHECK_EQ(vm->credits, ZCD_CREDITS_MIN);
-	CHECK_EQ(vm->line, 33);
+	CHECK_EQ(vm->line, 34);
 
 	zcd_config_free(cfg);
 }
@@ -388,7 +390,9 @@ static const struct error_case error_cases[] = {
 	  "unknown key (allowed: mtu, unknown_unicast, rx_descriptors, burst, buffers, "
 	  "copy_threshold)" },
 	{ "unknown vm key", HEAD VM1 "    color: red\n", 9, "vms[0].color",
-	  "unknown key (allowed: name, macs, vlan, credits, sim, xen)" },
+	  "unknown key (allowed: name, macs, vlan, credits, notify, sim, xen)" },
+	{ "notify not a mode", HEAD VM1 "    notify: interrupt\n", 9, "vms[0].notify",
+	  "\"interrupt\" is not a mode (event or poll)" },
 	{ "unknown sim key", HEAD VM1 "    sim: {sink: a, drop: true}\n", 9, "vms[0].sim.drop",
 	  "unknown key (allowed: sink, stall, instant_return, hostile, scribble_after)" },
 	{ "instant_return with stall", HEAD VM1 "    sim: {stall: true, instant_return: true}\n", 9,

@@ -897,6 +897,41 @@ out:
 }
 
 /* Multi-page buffers map as handle .. handle + nr_pages - 1, contiguously. */
+/* notify-poll: the guest never asks for an event and looks at its ring every millisecond. */
+static void test_poll_mode(void)
+{
+	struct fixture fx;
+	struct fake *f;
+	struct zcd_ret_desc ret[8];
+	uint64_t before;
+
+	if (fixture_open(&fx, false, UINT32_MAX) != 0)
+		return;
+	f = fx.fake;
+	backend_offer(f, &default_offer);
+	fake_set_u32(f, BACKEND_DIR, ZCD_XS_NOTIFY_POLL, 1);
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	backend_set_state(f, XenbusStateConnected);
+	CHECK_EQ(step(&fx), ZCD_FRONT_CONNECTED);
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	before = f->now_ms;
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	CHECK_EQ(f->ring.hdr->rx_event, 1); /* as the backend formatted it: never armed */
+	CHECK_EQ(f->now_ms - before, 1); /* waited one poll interval, not until a recheck */
+	for (uint32_t b = 0; b < 3; b++) {
+		struct zcd_rx_desc d = backend_remap(f, &fx.sent, b, 1, 0, 60, b);
+
+		backend_put(f, &d);
+	}
+	backend_publish(f);
+	f->event_pending = false; /* a polled guest gets no event */
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	CHECK_EQ(stats(&fx)->frames, 3);
+	CHECK_EQ(f->ring.hdr->rx_event, 1);
+	CHECK_EQ(backend_take_returns(f, ret, 8), 3);
+	fixture_close(&fx);
+}
+
 static void test_multi_page_buffers(void)
 {
 	struct fixture fx;
@@ -1631,6 +1666,7 @@ int main(void)
 	test_handshake();
 	test_copy_slot_count();
 	test_remapped_batches();
+	test_poll_mode();
 	test_multi_page_buffers();
 	test_copy_frames();
 	test_bad_descriptors();

@@ -30,6 +30,7 @@
 #define FRONT_RECHECK_MS 1000 /* re-read the backend state at least this often */
 #define FRONT_RETRY_MS 1000 /* pause after a failed handshake */
 #define FRONT_RETURN_WAIT_MS 1 /* nap while the backend drains a full return ring */
+#define FRONT_POLL_MS 1 /* notify-poll: look at the ring this often when idle */
 #define FRONT_BATCH_MAX 256U /* descriptors per batch (bounds one grant-map call) */
 #define FRONT_RING_PAGES_MAX 256U
 #define FRONT_REFS_PER_PAGE (ZCD_PAGE_SIZE / 4U) /* uint32_t grant references */
@@ -72,6 +73,7 @@ struct front_session {
 	uint32_t remote_port;
 	uint32_t buffer_pages;
 	uint32_t copy_slots_max; /* the backend's limit */
+	bool poll_mode; /* the backend sends no events (notify-poll) */
 
 	void *ring_area; /* mapped ring, ring_pages pages */
 	struct zcd_ring ring; /* our private view */
@@ -330,7 +332,7 @@ static int session_read_offer(struct zcd_front *fe)
 {
 	struct front_session *s = &fe->s;
 	const char *dir = fe->backend_dir;
-	uint32_t protocol;
+	uint32_t protocol, notify_poll;
 
 	if (read_u32(fe, dir, ZCD_XS_PROTOCOL, &protocol) != 0 || protocol != ZCD_RING_VERSION) {
 		set_reason(fe, "%s/%s is missing or not %u", dir, ZCD_XS_PROTOCOL,
@@ -366,6 +368,7 @@ static int session_read_offer(struct zcd_front *fe)
 		set_reason(fe, "%s/%s is missing or not a number", dir, ZCD_XS_COPY_SLOTS_MAX);
 		return -1;
 	}
+	s->poll_mode = read_u32(fe, dir, ZCD_XS_NOTIFY_POLL, &notify_poll) == 0 && notify_poll == 1;
 	return 0;
 }
 
@@ -862,6 +865,9 @@ static int step_connected(struct zcd_front *fe, int timeout_ms)
 		process_batch(fe, min_u32(ready, s->batch_max));
 		return ZCD_FRONT_IDLE;
 	}
+	/* No event will come: look again shortly. */
+	if (s->poll_mode)
+		return front_wait(fe, timeout_ms, now + FRONT_POLL_MS);
 	/* Ask for an event, then look once more: a frame may have slipped in. */
 	if (zcd_rx_arm_event(&s->ring))
 		return ZCD_FRONT_IDLE;
