@@ -852,13 +852,22 @@ static int load_vm_macs(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 	return 0;
 }
 
-enum { SIM_SINK, SIM_STALL, SIM_INSTANT_RETURN, SIM_HOSTILE, SIM_SCRIBBLE_AFTER, SIM_FIELDS };
+enum {
+	SIM_SINK,
+	SIM_STALL,
+	SIM_INSTANT_RETURN,
+	SIM_HOSTILE,
+	SIM_SCRIBBLE_AFTER,
+	SIM_REBOOT_EVERY,
+	SIM_FIELDS
+};
 static const char *const sim_keys[SIM_FIELDS] = {
 	[SIM_SINK] = "sink",
 	[SIM_STALL] = "stall",
 	[SIM_INSTANT_RETURN] = "instant_return",
 	[SIM_HOSTILE] = "hostile",
 	[SIM_SCRIBBLE_AFTER] = "scribble_after",
+	[SIM_REBOOT_EVERY] = "reboot_every",
 };
 
 static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const struct node *map,
@@ -897,6 +906,13 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	if (sim->scribble_after != 0 && sim->instant_return)
 		return fail(ld, f[SIM_SCRIBBLE_AFTER].value->line, sub,
 			    "a guest that returns buffers unread does not scribble");
+	key_field(sub, key, sim_keys[SIM_REBOOT_EVERY]);
+	if (f[SIM_REBOOT_EVERY].value != NULL &&
+	    load_number(ld, f[SIM_REBOOT_EVERY].value, sub, 0, UINT32_MAX, &sim->reboot_every) < 0)
+		return -1;
+	if (sim->reboot_every != 0 && (sim->instant_return || sim->stall || sim->scribble_after))
+		return fail(ld, f[SIM_REBOOT_EVERY].value->line, sub,
+			    "a rebooting guest neither returns buffers unread, stalls nor scribbles");
 	return 0;
 }
 

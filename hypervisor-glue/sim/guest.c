@@ -170,10 +170,22 @@ static void guest_give_back(struct sim_vm *vm)
 	guest->nb_returns = 0;
 }
 
-/* Has read all the frames it will ever read (sim.scribble_after). */
+/* Has read all the frames it will read (sim.scribble_after, sim.reboot_every). */
 static bool guest_read_enough(const struct sim_vm *vm)
 {
-	return vm->scribble_after != 0 && vm->guest.frames_read >= vm->scribble_after;
+	uint32_t limit = vm->scribble_after != 0 ? vm->scribble_after : vm->reboot_every;
+
+	return limit != 0 && vm->guest.frames_read >= limit;
+}
+
+/* What it gave back counts: let the backend take it all before leaving. */
+static void guest_wait_returns_taken(struct sim_vm *vm)
+{
+	const struct zcd_ring_hdr *h = vm->guest.ring.hdr;
+
+	while (__atomic_load_n(&h->ret_cons, __ATOMIC_ACQUIRE) != vm->guest.ring.ret_prod &&
+	       !guest_stop_requested(vm))
+		sched_yield();
 }
 
 /*
@@ -185,14 +197,19 @@ static void guest_scribble_and_hang(struct sim_vm *vm)
 {
 	struct zcd_ring_hdr *h = vm->guest.ring.hdr;
 
-	/* What it gave back counts: let the backend take it first. */
-	while (__atomic_load_n(&h->ret_cons, __ATOMIC_ACQUIRE) != vm->guest.ring.ret_prod &&
-	       !guest_stop_requested(vm))
-		sched_yield();
+	guest_wait_returns_taken(vm);
 	__atomic_store_n(&h->rx_cons, vm->guest.ring.rx_cons + 0x80000000u, __ATOMIC_RELEASE);
 	__atomic_store_n(&h->ret_prod, vm->guest.ring.ret_prod + 0x80000000u, __ATOMIC_RELEASE);
 	while (!guest_stop_requested(vm))
 		guest_wait_event(vm);
+}
+
+/* Reboot: leave with everything read given back; the backend reports it gone. */
+static void guest_leave(struct sim_vm *vm)
+{
+	guest_wait_returns_taken(vm);
+	atomic_store(&vm->left, true);
+	atomic_store(&vm->down_to_report, true);
 }
 
 void *zcd_hv_sim_guest_run(void *arg)
@@ -242,7 +259,10 @@ void *zcd_hv_sim_guest_run(void *arg)
 		if (guest->nb_returns != 0)
 			guest_give_back(vm);
 		if (guest_read_enough(vm)) {
-			guest_scribble_and_hang(vm);
+			if (vm->scribble_after != 0)
+				guest_scribble_and_hang(vm);
+			else
+				guest_leave(vm);
 			break;
 		}
 	}

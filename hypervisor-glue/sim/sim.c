@@ -170,6 +170,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 		vm->instant_return = cfg->vms[i].sim.instant_return;
 		vm->hostile = cfg->vms[i].sim.hostile;
 		vm->scribble_after = cfg->vms[i].sim.scribble_after;
+		vm->reboot_every = cfg->vms[i].sim.reboot_every;
 		vm->poll_mode = cfg->vms[i].notify == ZCD_NOTIFY_POLL;
 		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
 		vm->event_fd = -1;
@@ -210,37 +211,24 @@ static int sim_start_guest(struct sim_vm *vm)
 	return rc;
 }
 
-static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_t errlen)
+/*
+ * Set up the VM's ring and guest memory, start its guest with the given
+ * sink (NULL = discard) and wait until it attached.  On failure everything
+ * is released, the sink closed, and err says why.
+ */
+static int sim_vm_start(struct sim_vm *vm, unsigned vm_index, struct zcd_pcap_sink *sink,
+			char *err, size_t errlen)
 {
-	struct sim_vm *vm;
 	int rc;
 
-	if (vm_index >= hv->nb_vms) {
-		snprintf(err, errlen, "vms[%u]: no such VM", vm_index);
-		return -1;
-	}
-	vm = &hv->vms[vm_index];
-	if (vm->was_connected) {
-		/* Its grant slots may still hold buffers the dataplane has to revoke. */
-		snprintf(err, errlen, "vms[%u]: already connected once; sim does not reconnect",
-			 vm_index);
-		return -1;
-	}
 	vm->was_connected = true;
 	if (sim_vm_alloc(vm) != 0) {
 		snprintf(err, errlen, "vms[%u]: cannot set up the simulated guest: %s", vm_index,
 			 strerror(errno));
+		vm->guest.sink = sink;
 		goto fail;
 	}
-	if (vm->sink_path[0] != '\0') {
-		vm->guest.sink = zcd_pcap_sink_open(vm->sink_path);
-		if (vm->guest.sink == NULL) {
-			snprintf(err, errlen, "vms[%u].sim.sink: cannot open %s: %s", vm_index,
-				 vm->sink_path, strerror(errno));
-			goto fail;
-		}
-	}
-
+	vm->guest.sink = sink;
 	atomic_store_explicit(&vm->stop, false, memory_order_relaxed);
 	if (vm->instant_return) {
 		if (zcd_ring_attach(&vm->guest.ring, vm->area, vm->area_bytes) != 0) {
@@ -273,6 +261,33 @@ connected:
 fail:
 	sim_vm_release(vm);
 	return -1;
+}
+
+static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_t errlen)
+{
+	struct zcd_pcap_sink *sink = NULL;
+	struct sim_vm *vm;
+
+	if (vm_index >= hv->nb_vms) {
+		snprintf(err, errlen, "vms[%u]: no such VM", vm_index);
+		return -1;
+	}
+	vm = &hv->vms[vm_index];
+	if (vm->was_connected) {
+		/* Its grant slots may still hold buffers the dataplane has to revoke. */
+		snprintf(err, errlen, "vms[%u]: already connected once; sim reconnects only "
+			 "a guest that left by itself (reboot_every)", vm_index);
+		return -1;
+	}
+	if (vm->sink_path[0] != '\0') {
+		sink = zcd_pcap_sink_open(vm->sink_path);
+		if (sink == NULL) {
+			snprintf(err, errlen, "vms[%u].sim.sink: cannot open %s: %s", vm_index,
+				 vm->sink_path, strerror(errno));
+			return -1;
+		}
+	}
+	return sim_vm_start(vm, vm_index, sink, err, errlen);
 }
 
 /* REMAP: put the pool buffer into a free grant slot of the guest's p2m. */
@@ -495,7 +510,7 @@ static uint32_t sim_features(const struct zcd_hv *hv)
 	return ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS;
 }
 
-/* A simulated guest connects in vm_connect and leaves only by breaking its ring. */
+/* A simulated guest connects in vm_connect and leaves by breaking its ring or rebooting. */
 static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
 {
 	unsigned n = 0;
@@ -505,19 +520,38 @@ static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 			hv->vms[i].up_to_report = false;
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
 		} else if (atomic_exchange(&hv->vms[i].down_to_report, false)) {
-			fprintf(stderr, "zcdemux: vms[%u]: the guest broke its ring; cutting it off\n",
-				i);
+			if (!atomic_load(&hv->vms[i].left))
+				fprintf(stderr, "zcdemux: vms[%u]: the guest broke its ring; "
+					"cutting it off\n", i);
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_DOWN};
 		}
 	}
 	return n;
 }
 
-/* A guest that broke its ring runs on until shutdown; its pages were revoked one by one. */
+/*
+ * Everything the VM held is back.  A guest that left (reboot_every) is
+ * replaced by a new one on a fresh ring, writing on into the same sink;
+ * one that broke its ring runs on, cut off, until shutdown.
+ */
 static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 {
-	(void)hv;
-	(void)vm_index;
+	struct sim_vm *vm;
+	struct zcd_pcap_sink *sink;
+	char err[256];
+
+	if (vm_index >= hv->nb_vms || !atomic_load(&hv->vms[vm_index].left))
+		return;
+	vm = &hv->vms[vm_index];
+	pthread_join(vm->guest_thread, NULL);
+	sink = vm->guest.sink;
+	vm->guest.sink = NULL;
+	vm->connected = false;
+	sim_vm_release(vm);
+	atomic_store(&vm->left, false);
+	atomic_store(&vm->ring_broken, false);
+	if (sim_vm_start(vm, vm_index, sink, err, sizeof(err)) != 0)
+		fprintf(stderr, "zcdemux: %s\n", err);
 }
 
 static void sim_destroy(struct zcd_hv *hv)

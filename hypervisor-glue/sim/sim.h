@@ -62,13 +62,15 @@ struct sim_vm {
 	bool instant_return; /* no guest thread: handoff returns everything unread */
 	bool hostile; /* each return comes with a duplicate, a stale and a forged one */
 	uint32_t scribble_after; /* the guest breaks its ring after this many frames */
+	uint32_t reboot_every; /* the guest goes away after this many frames, then a new one comes */
 	bool poll_mode; /* notify: poll: no events; the guest polls its ring */
 	char sink_path[ZCD_FILE_PATH_MAX];
 
 	bool connected; /* dataplane: handoff delivers only while set */
 	bool up_to_report; /* dataplane: connected, not yet told by poll_events */
 	atomic_bool ring_broken; /* the guest wrote impossible indices: cut it off */
-	atomic_bool down_to_report; /* ring_broken, not yet told by poll_events */
+	atomic_bool down_to_report; /* ring_broken or left, not yet told by poll_events */
+	atomic_bool left; /* reboot_every: the guest went away */
 	bool was_connected; /* dataplane: resources below exist */
 
 	/* Shared ring area and the backend's private view of it (dataplane). */

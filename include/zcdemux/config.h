@@ -67,6 +67,10 @@ struct zcd_vm_sim_config {
 	 * writes garbage over its ring indices and goes silent; 0 = never
 	 * (tests: a guest that breaks its ring is cut off alone). */
 	uint32_t scribble_after;
+	/* After every this many frames the guest gives back what it read and
+	 * goes away, and a new one connects once everything is back; 0 = never
+	 * (tests and soak: guests coming and going). */
+	uint32_t reboot_every;
 };
 
 struct zcd_vm_xen_config {

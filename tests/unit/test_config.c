@@ -394,7 +394,8 @@ static const struct error_case error_cases[] = {
 	{ "notify not a mode", HEAD VM1 "    notify: interrupt\n", 9, "vms[0].notify",
 	  "\"interrupt\" is not a mode (event or poll)" },
 	{ "unknown sim key", HEAD VM1 "    sim: {sink: a, drop: true}\n", 9, "vms[0].sim.drop",
-	  "unknown key (allowed: sink, stall, instant_return, hostile, scribble_after)" },
+	  "unknown key (allowed: sink, stall, instant_return, hostile, scribble_after, "
+	  "reboot_every)" },
 	{ "instant_return with stall", HEAD VM1 "    sim: {stall: true, instant_return: true}\n", 9,
 	  "vms[0].sim.instant_return", "neither stalls nor writes a sink" },
 	{ "instant_return with a sink", HEAD VM1 "    sim:\n      sink: a.pcap\n      instant_return: true\n",
@@ -406,6 +407,8 @@ static const struct error_case error_cases[] = {
 	{ "scribble_after with instant_return",
 	  HEAD VM1 "    sim: {instant_return: true, scribble_after: 5}\n", 9,
 	  "vms[0].sim.scribble_after", "does not scribble" },
+	{ "reboot_every with stall", HEAD VM1 "    sim: {stall: true, reboot_every: 5}\n", 9,
+	  "vms[0].sim.reboot_every", "neither returns buffers unread, stalls nor scribbles" },
 	{ "hostile not a boolean", HEAD VM1 "    sim: {hostile: often}\n", 9, "vms[0].sim.hostile",
 	  "boolean" },
 	{ "unknown key with odd characters", HEAD VM1 "\"a\\nb\": 1\n", 9, "a\\nb",
