@@ -62,8 +62,8 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-vm deps-bench deps-fuzz demo test check unit integration test-asan test-xen \
-	test-iommu fuzz bench bench-quick install clean
+.PHONY: all deps deps-vm deps-bench deps-fuzz deps-soak demo test check unit integration \
+	test-asan test-xen test-iommu fuzz soak bench bench-quick install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
 all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
@@ -192,6 +192,25 @@ fuzz: deps-fuzz
 			2>$(FUZZ_BUILD)/$$t.log || { tail -40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
 		grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done )' $(FUZZ_BUILD)/$$t.log; \
 	done
+
+# Sustained traffic with guests coming and going, SOAK_SECONDS per pass
+# (default 600): the normal build with the memory and descriptor check,
+# the ASan/LSan build, and the normal build under valgrind's memcheck.
+# Not part of make test.
+SOAK_PACKAGES := valgrind
+SOAK_SECONDS ?= 600
+
+deps-soak: deps
+	$(call install_packages,$(SOAK_PACKAGES))
+
+soak: deps-soak
+	$(MAKE) all
+	$(MAKE) SANITIZE=1 BUILD=build-asan build-asan/zcdemux build-asan/zcd-gen
+	$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
+	$(PYTHON) tests/soak/soak.py --build build-asan --seconds $(SOAK_SECONDS) --rate 50000 \
+		--no-memory-check
+	$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS) --rate 5000 \
+		--valgrind --no-memory-check
 
 VM_TEST_PACKAGES := qemu-system-x86 busybox-static cpio iproute2 kmod apt-utils
 
