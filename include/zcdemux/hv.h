@@ -12,8 +12,9 @@
  * time.  With several polling lcores, handoff runs on any of them; a
  * backend that sets ZCD_HV_F_PARALLEL_VMS lets ops on different VMs (and
  * poll_events) run at the same time, otherwise the dataplane calls it from
- * one thread at a time altogether.  Hot-path ops (handoff, poll_returns, revoke) take batches, do no
- * allocation, no logging and at most one notification per call.
+ * one thread at a time altogether.  Hot-path ops (handoff, poll_returns,
+ * revoke) take batches, do no allocation, no logging and at most one
+ * notification per call.
  */
 #ifndef ZCDEMUX_HV_H
 #define ZCDEMUX_HV_H
@@ -86,7 +87,7 @@ struct zcd_hv_vm_stats {
 
 enum zcd_hv_event_kind {
 	ZCD_HV_VM_UP, /* a guest connected: deliver from now on, with a full credit */
-	ZCD_HV_VM_DOWN, /* the guest is gone or going: stop, take back all it held */
+	ZCD_HV_VM_DOWN, /* the guest is gone, going, or broke its ring: stop, take back all it held */
 };
 
 struct zcd_hv_event {
