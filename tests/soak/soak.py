@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -68,17 +67,16 @@ def write_config(path: str, sock: str) -> None:
                      f"sim: {{{opts}}}}}\n")
 
 
-def wait_line(p: subprocess.Popen, text: str, timeout: float) -> list:
-    seen = []
+def wait_text(path: str, p: subprocess.Popen, text: str, timeout: float) -> None:
+    """Until the log file at path holds text (the process is still running)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and p.poll() is None:
-        if not select.select([p.stdout], [], [], 0.2)[0]:
-            continue
-        line = p.stdout.readline()
-        seen.append(line)
-        if text in line:
-            return seen
-    raise RuntimeError(f"did not see {text!r}: {''.join(seen)[-2000:]}")
+        with open(path, errors="replace") as fh:
+            if text in fh.read():
+                return
+        time.sleep(0.2)
+    with open(path, errors="replace") as fh:
+        raise RuntimeError(f"did not see {text!r}: {fh.read()[-2000:]}")
 
 
 def sample(pid: int, stats_path: str) -> dict:
@@ -151,12 +149,15 @@ def main(argv=None) -> int:
 
     wrapper = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
                "--quiet", f"--suppressions={os.path.join(HERE, 'dpdk.supp')}"] if a.valgrind else []
+    # Its output goes to a file: a pipe nobody reads would fill up and stop
+    # the daemon at its next log line.
+    dut_log_path = os.path.join(scratch, "zcdemux.log")
+    dut_log = open(dut_log_path, "w")
     dut = subprocess.Popen(wrapper + [os.path.join(build, "zcdemux")] + eal(ncpu - 1, "zcd-soak-dut") +
                            ["--", "--config", config, "--stats-json", stats,
                             "--stats-interval", str(SAMPLE_S)],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    early = wait_line(dut, "zcdemux: running:", 600 if a.valgrind else 60)
+                           stdin=subprocess.DEVNULL, stdout=dut_log, stderr=subprocess.STDOUT)
+    wait_text(dut_log_path, dut, "zcdemux: running:", 600 if a.valgrind else 60)
     gen = subprocess.Popen([os.path.join(build, "zcd-gen")] + eal(0, "zcd-soak-gen") +
                            ["--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,rsize=14",
                             "--", "--config", config, "--size", "imix", "--rate", str(a.rate),
@@ -177,19 +178,25 @@ def main(argv=None) -> int:
             f"rx {s['stats'].get('ports', [{}])[0].get('rx_packets')} "
             f"guests {[v.get('connects') for v in vms]} "
             f"pool free {s['stats'].get('pool', {}).get('free')}")
-    report = json.loads(gen.stdout.readline() or "{}")  # printed once sending ends
+    line = gen.stdout.readline()  # printed once sending ends
+    report = json.loads(line) if line.startswith("{") else {}
     time.sleep(1)  # the last frames reach the VMs
     dut.send_signal(signal.SIGINT)
     try:
-        out = dut.communicate(timeout=60)[0]
+        dut.wait(timeout=60)
     except subprocess.TimeoutExpired:
         dut.kill()
-        out = dut.communicate()[0]
+        dut.wait()
+    dut_log.close()
+    with open(dut_log_path, errors="replace") as fh:
+        out = fh.read()
     try:
-        gen.communicate(timeout=30)
+        gen_err = gen.communicate(timeout=30)[1]
     except subprocess.TimeoutExpired:
         gen.kill()
-        gen.communicate()
+        gen_err = gen.communicate()[1]
+    with open(os.path.join(scratch, "zcd-gen.log"), "w") as fh:
+        fh.write(json.dumps(report) + "\n" + gen_err)
     try:
         with open(stats) as fh:
             st = json.load(fh)
@@ -197,7 +204,7 @@ def main(argv=None) -> int:
         st = {}
         out += f"\n[soak: no stats JSON: {ex}]"
     taken = report.get("sent", 0) + report.get("warmup_sent", 0)
-    probs = check(st, taken, "".join(early) + out, dut.returncode, samples, a.memory)
+    probs = check(st, taken, out, dut.returncode, samples, a.memory)
     vms = {v["name"]: v for v in st.get("vms", [])}
     log(f"generator took {taken} frames; zcdemux delivered "
         f"{sum(v['rx_packets'] for v in vms.values())}; guests "
@@ -209,6 +216,8 @@ def main(argv=None) -> int:
             f"fds {samples[0]['fds']} -> {samples[-1]['fds']}")
     for p in probs:
         log(f"FAIL: {p}")
+    if probs:
+        log(f"zcdemux's and zcd-gen's output: {scratch}/zcdemux.log, {scratch}/zcd-gen.log")
     log("PASS" if not probs else "FAIL")
     return 0 if not probs else 1
 
