@@ -118,6 +118,38 @@ static int sim_vm_alloc(struct sim_vm *vm)
 
 static void sim_destroy(struct zcd_hv *hv);
 
+/* Take VM slot vm_index into use with vc's settings; -1 with a message in err. */
+static int sim_vm_init(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
+		       char *err, size_t errlen)
+{
+	struct sim_vm *vm = &hv->vms[vm_index];
+
+	/* With ppb <= UINT16_MAX this keeps 2 * credits * ppb gfns in 32 bits. */
+	if (vc->credits < ZCD_CREDITS_MIN || vc->credits > ZCD_CREDITS_MAX) {
+		snprintf(err, errlen, "vms[%u].credits: %u is not in %u..%u", vm_index, vc->credits,
+			 ZCD_CREDITS_MIN, ZCD_CREDITS_MAX);
+		return -1;
+	}
+	memset(vm, 0, sizeof(*vm));
+	vm->index = vm_index;
+	vm->credits = vc->credits;
+	vm->pages_per_buf = hv->pool.pages_per_buf;
+	vm->stall = vc->sim.stall;
+	vm->instant_return = vc->sim.instant_return;
+	vm->hostile = vc->sim.hostile;
+	vm->scribble_after = vc->sim.scribble_after;
+	vm->reboot_every = vc->sim.reboot_every;
+	vm->poll_mode = vc->notify == ZCD_NOTIFY_POLL;
+	snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", vc->sim.sink);
+	vm->event_fd = -1;
+	if (sem_init(&vm->guest_attached, 0, 0) != 0) {
+		snprintf(err, errlen, "vms[%u]: %s", vm_index, strerror(errno));
+		return -1;
+	}
+	vm->in_use = true; /* from here on destroy cleans this VM up */
+	return 0;
+}
+
 static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
 				 char *err, size_t errlen)
 {
@@ -138,45 +170,25 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 			 ZCD_MAX_VMS);
 		return NULL;
 	}
-	for (unsigned i = 0; i < cfg->nb_vms; i++) {
-		/* With ppb <= UINT16_MAX this keeps 2 * credits * ppb gfns in 32 bits. */
-		uint32_t credits = cfg->vms[i].credits;
-
-		if (credits < ZCD_CREDITS_MIN || credits > ZCD_CREDITS_MAX) {
-			snprintf(err, errlen, "vms[%u].credits: %u is not in %u..%u", i, credits,
-				 ZCD_CREDITS_MIN, ZCD_CREDITS_MAX);
-			return NULL;
-		}
-	}
 
 	hv = calloc(1, sizeof(*hv));
 	if (hv == NULL)
 		goto no_memory;
 	hv->pool = *pool;
 	hv->slot_of_buf = malloc(pool->nb_bufs * sizeof(*hv->slot_of_buf));
-	hv->vms = calloc(cfg->nb_vms ? cfg->nb_vms : 1, sizeof(*hv->vms));
+	/* Every slot up front: VMs added while running take free ones. */
+	hv->vms = calloc(ZCD_MAX_VMS, sizeof(*hv->vms));
 	if (hv->slot_of_buf == NULL || hv->vms == NULL)
 		goto no_memory;
+	hv->nb_vms = ZCD_MAX_VMS;
 	for (uint32_t b = 0; b < pool->nb_bufs; b++)
 		hv->slot_of_buf[b] = SIM_NO_SLOT;
 
 	for (unsigned i = 0; i < cfg->nb_vms; i++) {
-		struct sim_vm *vm = &hv->vms[i];
-
-		vm->index = i;
-		vm->credits = cfg->vms[i].credits;
-		vm->pages_per_buf = ppb;
-		vm->stall = cfg->vms[i].sim.stall;
-		vm->instant_return = cfg->vms[i].sim.instant_return;
-		vm->hostile = cfg->vms[i].sim.hostile;
-		vm->scribble_after = cfg->vms[i].sim.scribble_after;
-		vm->reboot_every = cfg->vms[i].sim.reboot_every;
-		vm->poll_mode = cfg->vms[i].notify == ZCD_NOTIFY_POLL;
-		snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", cfg->vms[i].sim.sink);
-		vm->event_fd = -1;
-		if (sem_init(&vm->guest_attached, 0, 0) != 0)
-			goto no_memory;
-		hv->nb_vms++; /* from here on destroy cleans this VM up */
+		if (sim_vm_init(hv, i, &cfg->vms[i], err, errlen) != 0) {
+			sim_destroy(hv);
+			return NULL;
+		}
 	}
 	return hv;
 
@@ -268,7 +280,7 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 	struct zcd_pcap_sink *sink = NULL;
 	struct sim_vm *vm;
 
-	if (vm_index >= hv->nb_vms) {
+	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].in_use) {
 		snprintf(err, errlen, "vms[%u]: no such VM", vm_index);
 		return -1;
 	}
@@ -554,15 +566,36 @@ static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 		fprintf(stderr, "zcdemux: %s\n", err);
 }
 
+static int sim_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
+		      char *err, size_t errlen)
+{
+	if (vm_index >= hv->nb_vms || hv->vms[vm_index].in_use) {
+		snprintf(err, errlen, "vms[%u]: index in use", vm_index);
+		return -1;
+	}
+	return sim_vm_init(hv, vm_index, vc, err, errlen);
+}
+
+/* Stop the guest and free everything of the VM; the slot is unused again. */
+static void sim_vm_remove(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct sim_vm *vm;
+
+	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].in_use)
+		return;
+	vm = &hv->vms[vm_index];
+	sim_vm_disconnect(hv, vm_index);
+	sim_vm_release(vm);
+	sem_destroy(&vm->guest_attached);
+	memset(vm, 0, sizeof(*vm));
+}
+
 static void sim_destroy(struct zcd_hv *hv)
 {
 	if (hv == NULL)
 		return;
-	for (unsigned i = 0; i < hv->nb_vms; i++) {
-		sim_vm_disconnect(hv, i);
-		sim_vm_release(&hv->vms[i]);
-		sem_destroy(&hv->vms[i].guest_attached);
-	}
+	for (unsigned i = 0; hv->vms != NULL && i < hv->nb_vms; i++)
+		sim_vm_remove(hv, i);
 	free(hv->vms);
 	free(hv->slot_of_buf);
 	free(hv);
@@ -578,6 +611,8 @@ const struct zcd_hv_ops zcd_hv_sim_ops = {
 	.handoff = sim_handoff,
 	.poll_returns = sim_poll_returns,
 	.revoke = sim_revoke,
+	.vm_add = sim_vm_add,
+	.vm_remove = sim_vm_remove,
 	.vm_drained = sim_vm_drained,
 	.vm_disconnect = sim_vm_disconnect,
 	.vm_stats = sim_vm_stats,

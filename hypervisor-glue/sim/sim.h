@@ -55,6 +55,7 @@ struct sim_guest {
 };
 
 struct sim_vm {
+	bool in_use; /* a VM of the configuration has this slot */
 	unsigned index; /* in cfg->vms, for messages */
 	uint32_t credits; /* grant slots and copy pages, each */
 	uint32_t pages_per_buf;
@@ -115,8 +116,8 @@ struct sim_vm {
 struct zcd_hv {
 	struct zcd_buf_region pool;
 	uint32_t *slot_of_buf; /* grant slot holding each pool buffer, or SIM_NO_SLOT */
-	struct sim_vm *vms;
-	unsigned nb_vms;
+	struct sim_vm *vms; /* ZCD_MAX_VMS slots, by VM index */
+	unsigned nb_vms; /* slots */
 };
 
 /* Guest thread body; arg is the struct sim_vm.  Returns NULL. */

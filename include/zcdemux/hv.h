@@ -157,11 +157,27 @@ struct zcd_hv_ops {
 	unsigned (*revoke)(struct zcd_hv *hv, unsigned vm, const uint32_t *buf_ids, unsigned n,
 			   bool *revoked);
 
+	/*
+	 * Optional (NULL: the VMs are those of create's config, for good).
+	 * While running, add VM vm with settings vc at an index no VM uses;
+	 * vc stays valid until vm_remove.  vm_connect follows as at start.
+	 * May log.
+	 */
+	int (*vm_add)(struct zcd_hv *hv, unsigned vm, const struct zcd_vm_config *vc, char *err,
+		      size_t errlen);
+
+	/*
+	 * Optional, present with vm_add.  Forget VM vm: called after
+	 * vm_disconnect, once every buffer it held has been revoked.  Its
+	 * index may be given to vm_add again.
+	 */
+	void (*vm_remove)(struct zcd_hv *hv, unsigned vm);
+
 	/* True when VM vm has consumed every descriptor delivered to it. */
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);
 
 	/*
-	 * At shutdown: disconnect VM vm.  Its guest side stops (after consuming
+	 * At shutdown, or before vm_remove: disconnect VM vm.  Its guest side stops (after consuming
 	 * what is on its ring) and lets go of its mappings, so that revoke of
 	 * anything it still held succeeds; a guest that does not comply keeps
 	 * those pages (revoke keeps failing for them).  Returns published
