@@ -15,14 +15,17 @@ static void demux_insert(struct zcd_demux_table *t, uint64_t key, uint16_t vm)
 	t->vms[slot] = vm;
 }
 
-int zcd_demux_build(struct zcd_demux_table *t, const struct zcd_config *cfg)
+#define LISTED(listed, v) ((listed) == NULL || (listed)[v])
+
+int zcd_demux_build(struct zcd_demux_table *t, const struct zcd_config *cfg, const bool *listed)
 {
 	unsigned nb_keys = 0, filled[ZCD_VID_COUNT] = {0};
 	uint32_t slots = 16;
 
 	*t = (struct zcd_demux_table){0};
 	for (unsigned v = 0; v < cfg->nb_vms; v++)
-		nb_keys += cfg->vms[v].nb_macs;
+		if (LISTED(listed, v))
+			nb_keys += cfg->vms[v].nb_macs;
 	/* At most half full, so that probe sequences stay short. */
 	while (slots < 2 * nb_keys)
 		slots *= 2;
@@ -38,24 +41,29 @@ int zcd_demux_build(struct zcd_demux_table *t, const struct zcd_config *cfg)
 	for (uint32_t s = 0; s < slots; s++)
 		t->keys[s] = ZCD_DEMUX_EMPTY;
 	for (unsigned v = 0; v < cfg->nb_vms; v++)
-		for (unsigned m = 0; m < cfg->vms[v].nb_macs; m++)
+		for (unsigned m = 0; LISTED(listed, v) && m < cfg->vms[v].nb_macs; m++)
 			demux_insert(t, zcd_demux_key(cfg->vms[v].vlan, cfg->vms[v].macs[m]),
 				     (uint16_t)v);
 
 	/* Flood lists: count VMs per VID, prefix-sum, then fill in config order. */
 	for (unsigned v = 0; v < cfg->nb_vms; v++)
-		t->flood_start[cfg->vms[v].vlan + 1]++;
+		if (LISTED(listed, v))
+			t->flood_start[cfg->vms[v].vlan + 1]++;
 	for (unsigned vid = 0; vid < ZCD_VID_COUNT; vid++)
 		t->flood_start[vid + 1] += t->flood_start[vid];
 	for (unsigned v = 0; v < cfg->nb_vms; v++) {
 		uint16_t vid = cfg->vms[v].vlan;
 
+		if (!LISTED(listed, v))
+			continue;
 		t->flood_vms[t->flood_start[vid] + filled[vid]++] = (uint16_t)v;
 	}
 
 	t->limit_untagged = zcd_frame_limit(cfg->mtu, false);
 	t->limit_tagged = zcd_frame_limit(cfg->mtu, true);
 	t->unknown_unicast_vm = cfg->unknown_unicast_vm;
+	if (t->unknown_unicast_vm >= 0 && !LISTED(listed, (unsigned)t->unknown_unicast_vm))
+		t->unknown_unicast_vm = ZCD_UNKNOWN_UNICAST_DROP;
 	return 0;
 }
 

@@ -55,8 +55,11 @@ struct zcd_demux_table {
 
 #define ZCD_DEMUX_EMPTY UINT64_MAX
 
-/* Build from a validated config.  0, or -1 with errno (ENOMEM). */
-int zcd_demux_build(struct zcd_demux_table *t, const struct zcd_config *cfg);
+/*
+ * Build from a validated config, with only the VMs v for which listed[v]
+ * (every VM if listed is NULL).  0, or -1 with errno (ENOMEM).
+ */
+int zcd_demux_build(struct zcd_demux_table *t, const struct zcd_config *cfg, const bool *listed);
 void zcd_demux_free(struct zcd_demux_table *t);
 
 static inline uint64_t zcd_demux_key(uint16_t vlan, const uint8_t mac[6])

@@ -136,7 +136,7 @@ static int port_node(const struct zcd_dataplane *dp, unsigned p)
  * queues; an explicit dataplane.buffers is shared out by queue count.
  * Returns the number of parts.
  */
-static unsigned pool_layout(const struct zcd_dataplane *dp, unsigned nb_queues,
+static unsigned pool_layout(struct zcd_dataplane *dp, unsigned nb_queues,
 			    struct zcd_pool_part parts[ZCD_POOL_MAX_NODES])
 {
 	unsigned queues_on[ZCD_POOL_MAX_NODES] = {0}, nb_parts = 0, k;
@@ -164,6 +164,16 @@ static unsigned pool_layout(const struct zcd_dataplane *dp, unsigned nb_queues,
 								 queues_on[k] / nb_queues)
 						    : dp->cfg->buffers - shared;
 		shared += parts[k].nb_bufs;
+	}
+	/* Any VM's frames may all come in on one node: each node's part must
+	 * hold every credit besides its queues' needs. */
+	dp->credit_room = UINT64_MAX;
+	for (k = 0; k < nb_parts; k++) {
+		uint64_t need = (uint64_t)queues_on[k] * (dp->cfg->rx_descriptors + dp->cfg->burst) +
+				POOL_SLACK_BUFFERS;
+
+		dp->credit_room = RTE_MIN(dp->credit_room,
+					  parts[k].nb_bufs > need ? parts[k].nb_bufs - need : 0);
 	}
 	return nb_parts;
 }
@@ -263,7 +273,8 @@ static int workers_alloc(struct zcd_dataplane *dp)
 	for (unsigned i = 0; i < dp->nb_workers; i++) {
 		struct zcd_worker *w = &dp->workers[i];
 
-		w->batches = rte_zmalloc_socket("zcd_batches", dp->nb_vms * sizeof(*w->batches),
+		/* Every slot: VMs may be added while running. */
+		w->batches = rte_zmalloc_socket("zcd_batches", ZCD_MAX_VMS * sizeof(*w->batches),
 						RTE_CACHE_LINE_SIZE,
 						(int)rte_lcore_to_socket_id(w->lcore_id));
 		if (w->batches == NULL) {
@@ -275,7 +286,26 @@ static int workers_alloc(struct zcd_dataplane *dp)
 	return 0;
 }
 
-int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
+int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	uint32_t credits = dp->cfg->vms[vm].credits;
+
+	memset(vs, 0, sizeof(*vs));
+	rte_spinlock_init(&vs->lock);
+	vs->credits = credits;
+	vs->pending_revoke = rte_malloc_socket("zcd_pending", credits * sizeof(uint32_t), 0,
+					       dp->pool->nodes[0].socket);
+	if (vs->pending_revoke == NULL) {
+		ZCD_LOG(ERR, "out of DPDK memory for VM %s\n", dp->cfg->vms[vm].name);
+		return -1;
+	}
+	vs->pending_capacity = credits;
+	__atomic_store_n(&vs->slot, ZCD_VM_SERVING, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg)
 {
 	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
 	unsigned nb_lcores = RTE_MIN(rte_lcore_count(), (unsigned)ZCD_MAX_WORKERS), nb_queues;
@@ -323,28 +353,22 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg)
 			(size_t)parts[k].nb_bufs * dp->pool->region.buf_size / 1024, parts[k].socket);
 	/* Per-VM state next to the first node's buffers. */
 	socket = parts[0].socket;
-	if (zcd_demux_build(&dp->demux, cfg) != 0) {
+	if (zcd_demux_build(&dp->demux, cfg, NULL) != 0) {
 		ZCD_LOG(ERR, "demux table: %s\n", strerror(errno));
 		return -1;
 	}
-	dp->vms = rte_zmalloc_socket("zcd_vms", cfg->nb_vms * sizeof(*dp->vms), RTE_CACHE_LINE_SIZE,
-				     socket);
+	dp->vms = rte_zmalloc_socket("zcd_vms", ZCD_MAX_VMS * sizeof(*dp->vms),
+				     RTE_CACHE_LINE_SIZE, socket);
 	if (dp->vms == NULL) {
-		ZCD_LOG(ERR, "out of DPDK memory for %u VMs\n", cfg->nb_vms);
+		ZCD_LOG(ERR, "out of DPDK memory for %u VM slots\n", ZCD_MAX_VMS);
 		return -1;
 	}
+	rte_spinlock_init(&dp->reload.lock);
 	if (workers_alloc(dp) != 0)
 		return -1;
-	for (unsigned v = 0; v < cfg->nb_vms; v++) {
-		rte_spinlock_init(&dp->vms[v].lock);
-		dp->vms[v].credits = cfg->vms[v].credits;
-		dp->vms[v].pending_revoke = rte_malloc_socket(
-			"zcd_pending", cfg->vms[v].credits * sizeof(uint32_t), 0, socket);
-		if (dp->vms[v].pending_revoke == NULL) {
-			ZCD_LOG(ERR, "out of DPDK memory for VM %s\n", cfg->vms[v].name);
+	for (uint16_t v = 0; v < cfg->nb_vms; v++)
+		if (zcd_dataplane_vm_init(dp, v) != 0)
 			return -1;
-		}
-	}
 
 	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
 	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, err, sizeof(err));
@@ -404,6 +428,8 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 	int rc = 0;
 
 	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		if (dp->vms[v].slot == ZCD_VM_FREE)
+			continue;
 		dp->hv_ops->vm_disconnect(dp->hv, v);
 		dp->vms[v].connected = false;
 	}
@@ -455,6 +481,40 @@ int zcd_dataplane_shutdown(struct zcd_dataplane *dp)
 	return rc;
 }
 
+void zcd_dataplane_forget_vm(struct zcd_dataplane *dp, uint16_t vm)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	const struct zcd_vm_counters *c = &vs->c;
+	struct zcd_vm_counters *sum = &dp->removed;
+
+	zcd_dataplane_hv_lock(dp);
+	dp->hv_ops->vm_remove(dp->hv, vm);
+	zcd_dataplane_hv_unlock(dp);
+	ZCD_LOG(INFO, "%s: removed; %" PRIu64 " frames delivered, %" PRIu64 " returned, %" PRIu64
+		" taken back\n", dp->cfg->vms[vm].name, c->rx_packets, c->returned, c->reclaimed);
+	sum->rx_packets += c->rx_packets;
+	sum->rx_bytes += c->rx_bytes;
+	sum->remapped += c->remapped;
+	sum->copied += c->copied;
+	sum->dropped_no_credit += c->dropped_no_credit;
+	sum->dropped_disconnected += c->dropped_disconnected;
+	sum->returned += c->returned;
+	sum->bad_returns += c->bad_returns;
+	sum->forged_returns += c->forged_returns;
+	sum->stale_returns += c->stale_returns;
+	sum->duplicate_returns += c->duplicate_returns;
+	sum->reclaimed += c->reclaimed;
+	dp->nb_removed++;
+
+	__atomic_store_n(&vs->slot, ZCD_VM_FREE, __ATOMIC_RELEASE);
+	rte_free(vs->pending_revoke);
+	memset(vs, 0, sizeof(*vs));
+	memset(&dp->cfg->vms[vm], 0, sizeof(dp->cfg->vms[vm]));
+	while (dp->nb_vms > 0 && dp->vms[dp->nb_vms - 1].slot == ZCD_VM_FREE)
+		dp->nb_vms--;
+	dp->cfg->nb_vms = dp->nb_vms;
+}
+
 void zcd_dataplane_fini(struct zcd_dataplane *dp)
 {
 	ports_close(dp);
@@ -462,7 +522,7 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp)
 		dp->hv_ops->destroy(dp->hv);
 	zcd_dma_fini(&dp->dma);
 	if (dp->vms != NULL)
-		for (unsigned v = 0; v < dp->nb_vms; v++)
+		for (unsigned v = 0; v < ZCD_MAX_VMS; v++)
 			rte_free(dp->vms[v].pending_revoke);
 	rte_free(dp->vms);
 	for (unsigned i = 0; i < dp->nb_workers; i++)

@@ -20,6 +20,7 @@
 #include "classify.h"
 #include "dma.h"
 #include "pool.h"
+#include "reload.h"
 #include "zcdemux/config.h"
 #include "zcdemux/hv.h"
 #include "zcdemux/iommu.h"
@@ -65,6 +66,7 @@ struct zcd_vm_counters {
  */
 struct zcd_vm_state {
 	rte_spinlock_t lock; /* used when the backend runs VMs in parallel */
+	enum zcd_vm_slot slot; /* changed by the main lcore, workers paused */
 	struct zcd_vm_counters c;
 	uint32_t credits;
 	uint32_t outstanding; /* delivered, not yet returned and revoked */
@@ -72,6 +74,7 @@ struct zcd_vm_state {
 	bool releasing; /* the guest went away: tell the backend once all is revoked */
 	uint32_t *pending_revoke; /* returned or abandoned, but the guest still maps them */
 	uint32_t nb_pending_revoke;
+	uint32_t pending_capacity; /* entries of pending_revoke */
 	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
 	uint32_t revoke_retry_ms; /* current gap between retries */
 } __rte_cache_aligned;
@@ -111,8 +114,28 @@ struct zcd_port_state {
 	struct zcd_port_driver_counters at_close; /* the driver's, kept when it closed */
 };
 
+/* Remote workers: run, wait while the main lcore changes what they read, or return. */
+enum zcd_workers_ctl {
+	ZCD_WORKERS_RUN,
+	ZCD_WORKERS_PAUSE,
+	ZCD_WORKERS_STOP,
+};
+
+/* A reload asked for by telemetry, and how the last one ended. */
+struct zcd_reload_status {
+	uint32_t requested; /* atomic: bumped by each request */
+	uint32_t done; /* atomic: the request last served */
+	rte_spinlock_t lock; /* guards ok and message against a reader */
+	bool ok;
+	char message[ZCD_FILE_PATH_MAX + 1024];
+	uint64_t reloads; /* applied */
+	uint64_t failures; /* rejected: the old configuration kept running */
+};
+
 struct zcd_dataplane {
-	const struct zcd_config *cfg;
+	/* The running configuration: VM k of cfg->vms is in slot k (see
+	 * reload.h); cfg->nb_vms == nb_vms.  Reloads change it in place. */
+	struct zcd_config *cfg;
 	struct zcd_pool *pool;
 	struct zcd_demux_table demux;
 	const struct zcd_hv_ops *hv_ops;
@@ -121,8 +144,12 @@ struct zcd_dataplane {
 
 	struct zcd_port_state ports[ZCD_MAX_PORTS];
 	unsigned nb_ports;
-	struct zcd_vm_state *vms;
-	unsigned nb_vms;
+	struct zcd_vm_state *vms; /* ZCD_MAX_VMS slots */
+	unsigned nb_vms; /* slots up to the last one in use */
+	uint64_t credit_room; /* buffers the pool can promise VMs */
+	struct zcd_vm_counters removed; /* what VMs removed by reloads had, added up */
+	unsigned nb_removed;
+	struct zcd_reload_status reload;
 	uint32_t hv_features; /* ZCD_HV_F_* */
 	uint32_t copy_threshold; /* unicast frames shorter than this are copied */
 
@@ -133,7 +160,8 @@ struct zcd_dataplane {
 	unsigned nb_workers;
 	bool vms_in_parallel; /* backend ops on different VMs may run at once */
 	rte_spinlock_t hv_lock; /* every VM's lock when they may not */
-	int workers_stop; /* atomic: the remote workers return */
+	int workers_ctl; /* atomic: enum zcd_workers_ctl */
+	unsigned workers_held; /* atomic: remote workers waiting in ZCD_WORKERS_PAUSE */
 
 	/* Revoked buffers of this round of returns, all VMs, to recycle. */
 	uint32_t reclaimed[ZCD_RECLAIM_BATCH];
@@ -143,7 +171,7 @@ struct zcd_dataplane {
 /* ---- dataplane.c: control path; these log their errors ---- */
 
 /* Everything up to a running dataplane: pool, ports, backends, VMs.  0 or -1. */
-int zcd_dataplane_init(struct zcd_dataplane *dp, const struct zcd_config *cfg);
+int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg);
 
 /*
  * Stop receiving, disconnect every VM, take back every buffer (returned or
@@ -159,10 +187,42 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp);
  */
 void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
 
+/* Set up slot vm's state for cfg->vms[vm] (the backend's part is apart). 0 or -1. */
+int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm);
+
+/*
+ * A removed VM's buffers are all back: have the backend forget it, keep
+ * its counters in dp->removed and free its slot.  Main lcore.
+ */
+void zcd_dataplane_forget_vm(struct zcd_dataplane *dp, uint16_t vm);
+
+/* ---- reload.c ---- */
+
+/*
+ * Read the configuration file again and apply what changed, or keep the
+ * running configuration if the new one is invalid or needs a restart.
+ * Main lcore, between bursts.  Logs the outcome and records it in
+ * dp->reload.  0 (applied, or nothing changed) or -1 (rejected).
+ */
+int zcd_dataplane_reload(struct zcd_dataplane *dp);
+
 /* The lock that guards VM vm's state and its backend state (see zcd_vm_state). */
 static inline rte_spinlock_t *zcd_dataplane_vm_lock(struct zcd_dataplane *dp, uint16_t vm)
 {
 	return dp->vms_in_parallel ? &dp->vms[vm].lock : &dp->hv_lock;
+}
+
+/* Backend calls that are not about one VM, beside lcores serving VMs. */
+static inline void zcd_dataplane_hv_lock(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
+		rte_spinlock_lock(&dp->hv_lock);
+}
+
+static inline void zcd_dataplane_hv_unlock(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
+		rte_spinlock_unlock(&dp->hv_lock);
 }
 
 /* ---- loop.c: hot path ---- */
@@ -177,10 +237,11 @@ struct zcd_run_limits {
 /*
  * Poll until *quit, a limit is reached, or idle-exit says so: the main
  * lcore as worker 0, the other workers on their lcores until it stops.
+ * *reload set (and cleared here), or a telemetry request, reloads.
  * 0, or -1 (logged) if a worker could not be started.
  */
 int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
-		       volatile sig_atomic_t *quit);
+		       volatile sig_atomic_t *quit, volatile sig_atomic_t *reload);
 
 /* Receive and deliver one burst from worker w's queue of a port; returns frames received. */
 unsigned zcd_dataplane_rx_burst(struct zcd_dataplane *dp, struct zcd_worker *w, unsigned port);
@@ -205,6 +266,20 @@ unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm);
 /* Act on guests connecting and going away; returns events handled. */
 unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp);
 
+/*
+ * VM vm is to get nothing more: take what it returned, then every buffer
+ * it still holds (revoked as soon as it lets go).  Returns how many are
+ * still mapped.  Main lcore.
+ */
+unsigned zcd_dataplane_take_back(struct zcd_dataplane *dp, uint16_t vm);
+
+/*
+ * Hold the remote workers between bursts (they read the demux table and
+ * VM slots), and let them go on.  Main lcore; no-ops with one worker.
+ */
+void zcd_dataplane_pause_workers(struct zcd_dataplane *dp);
+void zcd_dataplane_resume_workers(struct zcd_dataplane *dp);
+
 /* Put reclaimed buffers back in the device's DMA table and the free pool. */
 void zcd_dataplane_recycle(struct zcd_dataplane *dp, const uint32_t *ids, unsigned n);
 
@@ -224,8 +299,8 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path);
 void zcd_stats_print_summary(const struct zcd_dataplane *dp);
 /* One log line with totals, for --stats-interval. */
 void zcd_stats_log_line(const struct zcd_dataplane *dp);
-/* Register /zcdemux/... telemetry commands serving dp's counters. */
-int zcd_stats_register_telemetry(const struct zcd_dataplane *dp);
+/* Register /zcdemux/... telemetry commands serving dp's counters and reloads. */
+int zcd_stats_register_telemetry(struct zcd_dataplane *dp);
 /* Stop serving dp (the commands stay registered and answer -EAGAIN). */
 void zcd_stats_unregister_telemetry(void);
 

@@ -307,6 +307,7 @@ static unsigned poll_vm_returns(struct zcd_dataplane *dp, uint16_t vm)
 	struct zcd_hv_return_tally tally = {0};
 	uint32_t ids[ZCD_RETURN_BURST];
 	unsigned n, nb_ok = 0, work;
+	bool forget = false;
 
 	vm_lock(dp, vm);
 	n = dp->hv_ops->poll_returns(dp->hv, vm, rets, ZCD_RETURN_BURST, &tally);
@@ -349,12 +350,17 @@ static unsigned poll_vm_returns(struct zcd_dataplane *dp, uint16_t vm)
 					      : RTE_MIN(vs->revoke_retry_ms * 2, REVOKE_RETRY_MAX_MS);
 		vs->revoke_retry_tsc = rte_rdtsc() + vs->revoke_retry_ms * rte_get_tsc_hz() / 1000;
 	}
-	/* A guest that went away is let go once nothing of ours is in reach. */
+	/* A guest that went away is let go once nothing of ours is in reach;
+	 * a VM removed by a reload is forgotten then. */
 	if (unlikely(vs->releasing) && vs->nb_pending_revoke == 0) {
 		vs->releasing = false;
-		dp->hv_ops->vm_release(dp->hv, vm);
+		forget = vs->slot == ZCD_VM_REMOVING;
+		if (!forget)
+			dp->hv_ops->vm_release(dp->hv, vm);
 	}
 	vm_unlock(dp, vm);
+	if (unlikely(forget))
+		zcd_dataplane_forget_vm(dp, vm);
 	return work;
 }
 
@@ -418,31 +424,37 @@ unsigned zcd_dataplane_retry_revokes(struct zcd_dataplane *dp, uint16_t vm)
 	return done;
 }
 
-/* Backend calls that are not about one VM, beside lcores serving VMs. */
-static inline void hv_global_lock(struct zcd_dataplane *dp)
+unsigned zcd_dataplane_take_back(struct zcd_dataplane *dp, uint16_t vm)
 {
-	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
-		rte_spinlock_lock(&dp->hv_lock);
-}
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	unsigned nb_pending;
 
-static inline void hv_global_unlock(struct zcd_dataplane *dp)
-{
-	if (dp->nb_workers > 1 && !dp->vms_in_parallel)
-		rte_spinlock_unlock(&dp->hv_lock);
+	/* What it gave back before it went counts as returned. */
+	while (zcd_dataplane_poll_returns(dp, vm) != 0)
+		;
+	vm_lock(dp, vm);
+	zcd_dataplane_abandon_vm(dp, vm);
+	vs->releasing = true;
+	nb_pending = vs->nb_pending_revoke;
+	vm_unlock(dp, vm);
+	return nb_pending;
 }
 
 unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
 {
 	struct zcd_hv_event ev[16];
-	unsigned n, nb_pending;
+	unsigned n;
 
-	hv_global_lock(dp);
+	zcd_dataplane_hv_lock(dp);
 	n = dp->hv_ops->poll_events(dp->hv, ev, RTE_DIM(ev));
-	hv_global_unlock(dp);
+	zcd_dataplane_hv_unlock(dp);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t vm = ev[i].vm;
 		struct zcd_vm_state *vs = &dp->vms[vm];
 
+		/* A VM being removed has been cut off already. */
+		if (vs->slot != ZCD_VM_SERVING)
+			continue;
 		vm_lock(dp, vm);
 		vs->connected = ev[i].kind == ZCD_HV_VM_UP;
 		vm_unlock(dp, vm);
@@ -450,16 +462,8 @@ unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
 			ZCD_LOG(INFO, "%s: guest connected\n", dp->cfg->vms[vm].name);
 			continue;
 		}
-		/* What it gave back before it went counts as returned. */
-		while (zcd_dataplane_poll_returns(dp, vm) != 0)
-			;
-		vm_lock(dp, vm);
-		zcd_dataplane_abandon_vm(dp, vm);
-		vs->releasing = true;
-		nb_pending = vs->nb_pending_revoke;
-		vm_unlock(dp, vm);
 		ZCD_LOG(INFO, "%s: guest gone; taking back %u buffers\n", dp->cfg->vms[vm].name,
-			nb_pending);
+			zcd_dataplane_take_back(dp, vm));
 	}
 	return n;
 }
@@ -530,6 +534,39 @@ struct remote_worker_arg {
 	struct zcd_worker *w;
 };
 
+void zcd_dataplane_pause_workers(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers == 1)
+		return;
+	__atomic_store_n(&dp->workers_ctl, ZCD_WORKERS_PAUSE, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&dp->workers_held, __ATOMIC_ACQUIRE) != dp->nb_workers - 1)
+		rte_pause();
+}
+
+void zcd_dataplane_resume_workers(struct zcd_dataplane *dp)
+{
+	if (dp->nb_workers == 1)
+		return;
+	__atomic_store_n(&dp->workers_ctl, ZCD_WORKERS_RUN, __ATOMIC_RELEASE);
+}
+
+/* Wait out a pause; false if the worker is to return. */
+static bool worker_hold(struct zcd_dataplane *dp)
+{
+	int ctl = __atomic_load_n(&dp->workers_ctl, __ATOMIC_ACQUIRE);
+
+	if (likely(ctl == ZCD_WORKERS_RUN))
+		return true;
+	if (ctl == ZCD_WORKERS_STOP)
+		return false;
+	/* Everything this lcore did is visible to the main lcore before it counts us. */
+	__atomic_add_fetch(&dp->workers_held, 1, __ATOMIC_RELEASE);
+	while ((ctl = __atomic_load_n(&dp->workers_ctl, __ATOMIC_ACQUIRE)) == ZCD_WORKERS_PAUSE)
+		rte_pause();
+	__atomic_sub_fetch(&dp->workers_held, 1, __ATOMIC_RELEASE);
+	return ctl != ZCD_WORKERS_STOP;
+}
+
 /* A worker on a remote lcore: its queues only, until the main lcore stops it. */
 static int remote_worker_main(void *arg)
 {
@@ -540,7 +577,7 @@ static int remote_worker_main(void *arg)
 	uint64_t now = rte_rdtsc();
 
 	idle_backoff_init(&idle, now);
-	while (!__atomic_load_n(&dp->workers_stop, __ATOMIC_ACQUIRE)) {
+	while (worker_hold(dp)) {
 		unsigned rx = poll_rx_queues(dp, w);
 
 		now = rte_rdtsc();
@@ -568,13 +605,24 @@ static uint64_t rx_idle_for(const struct zcd_dataplane *dp, uint64_t now)
 
 static void stop_remote_workers(struct zcd_dataplane *dp, unsigned nb_launched)
 {
-	__atomic_store_n(&dp->workers_stop, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&dp->workers_ctl, ZCD_WORKERS_STOP, __ATOMIC_RELEASE);
 	for (unsigned i = 1; i <= nb_launched; i++)
 		rte_eal_wait_lcore(dp->workers[i].lcore_id);
 }
 
+/* A reload asked for by SIGHUP or by telemetry (not yet served). */
+static bool reload_wanted(struct zcd_dataplane *dp, volatile sig_atomic_t *reload)
+{
+	if (*reload) {
+		*reload = 0;
+		return true;
+	}
+	return __atomic_load_n(&dp->reload.requested, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&dp->reload.done, __ATOMIC_RELAXED);
+}
+
 int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *limits,
-		      volatile sig_atomic_t *quit)
+		      volatile sig_atomic_t *quit, volatile sig_atomic_t *reload)
 {
 	struct remote_worker_arg args[ZCD_MAX_WORKERS];
 	struct zcd_worker *w0 = &dp->workers[0];
@@ -590,7 +638,8 @@ int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *lim
 	dp->started_tsc = now;
 	for (unsigned i = 0; i < dp->nb_workers; i++)
 		dp->workers[i].last_rx_tsc = now;
-	__atomic_store_n(&dp->workers_stop, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&dp->workers_ctl, ZCD_WORKERS_RUN, __ATOMIC_RELAXED);
+	__atomic_store_n(&dp->workers_held, 0, __ATOMIC_RELAXED);
 	/* Guests already up get the first frames, whichever lcore has them. */
 	zcd_dataplane_poll_events(dp);
 	next_events = now + hz / 1000;
@@ -609,9 +658,13 @@ int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *lim
 	while (!*quit) {
 		unsigned rx, work = 0;
 
-		/* Guests coming and going. */
+		/* Guests coming and going, and a new configuration. */
 		if (unlikely(now >= next_events)) {
 			work += zcd_dataplane_poll_events(dp);
+			if (unlikely(reload_wanted(dp, reload))) {
+				zcd_dataplane_reload(dp);
+				work++;
+			}
 			next_events = now + hz / 1000;
 		}
 		rx = poll_rx_queues(dp, w0);

@@ -23,6 +23,7 @@
 #define EXIT_USAGE 2
 
 static volatile sig_atomic_t quit;
+static volatile sig_atomic_t reload;
 
 struct app_options {
 	const char *config;
@@ -79,9 +80,18 @@ static void usage(FILE *out, const char *prog)
 		"Signals: SIGINT and SIGTERM stop it cleanly: every VM is disconnected, every\n"
 		"buffer is taken back (returned or not), scrubbed and counted, and the\n"
 		"statistics are written.\n"
+		"SIGHUP reloads the configuration file: VMs may be added and removed, and\n"
+		"their MACs and VLAN, dataplane.copy_threshold and dataplane.unknown_unicast\n"
+		"changed, while traffic to the other VMs flows on.  A removed VM is\n"
+		"disconnected and its buffers are taken back.  A file with an error, or one\n"
+		"that changes what needs a restart (ports, backends, iommu, the pool's size,\n"
+		"mtu, burst, a running VM's notify, sim or xen settings or credits), is\n"
+		"rejected with a message naming the file, line and key, and the running\n"
+		"configuration stays.\n"
 		"\n"
 		"Telemetry (dpdk-telemetry.py): /zcdemux/ports, /zcdemux/vms, /zcdemux/drops,\n"
-		"/zcdemux/pool.\n"
+		"/zcdemux/pool; /zcdemux/reload reloads as SIGHUP does and answers with the\n"
+		"outcome.\n"
 		"\n"
 		"Exit status: 0 after a clean run; 1 if start-up failed or the pool was not whole\n"
 		"at exit; 2 for a usage or configuration error (reported before DPDK starts).\n"
@@ -189,8 +199,10 @@ static bool wants_help(int argc, char **argv)
 
 static void on_signal(int signo)
 {
-	(void)signo;
-	quit = 1;
+	if (signo == SIGHUP)
+		reload = 1;
+	else
+		quit = 1;
 }
 
 static void install_signal_handlers(void)
@@ -200,6 +212,7 @@ static void install_signal_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 /* The ports' receive rings and a burst each must fit in an explicit pool. */
@@ -284,7 +297,7 @@ int main(int argc, char **argv)
 		dp.nb_ports, dp.nb_vms, dp.nb_workers, cfg->hv_backend, cfg->iommu_backend);
 
 	opt.limits.stats_json = opt.stats_json;
-	if (zcd_dataplane_run(&dp, &opt.limits, &quit) != 0)
+	if (zcd_dataplane_run(&dp, &opt.limits, &quit, &reload) != 0)
 		status = EXIT_RUNTIME;
 
 	if (zcd_dataplane_shutdown(&dp) != 0)

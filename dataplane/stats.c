@@ -69,6 +69,18 @@ static uint64_t pool_empty_drops(const struct zcd_dataplane *dp)
 	return total;
 }
 
+/* Slots with a VM (serving, or being removed); reloads free and fill slots. */
+static bool vm_listed(const struct zcd_dataplane *dp, unsigned v)
+{
+	return __atomic_load_n(&dp->vms[v].slot, __ATOMIC_ACQUIRE) != ZCD_VM_FREE;
+}
+
+static const char *vm_slot_name(const struct zcd_dataplane *dp, unsigned v)
+{
+	return __atomic_load_n(&dp->vms[v].slot, __ATOMIC_RELAXED) == ZCD_VM_REMOVING ? "removing"
+										       : "serving";
+}
+
 /* Per-VM numbers as reported: the dataplane's counters and the guest's. */
 struct vm_report {
 	const char *name;
@@ -131,12 +143,14 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			i ? "," : "", dp->workers[i].lcore_id, dp->workers[i].index, rx);
 	}
 	fprintf(f, "],\n \"vms\": [");
-	for (unsigned v = 0; v < dp->nb_vms; v++) {
+	for (unsigned v = 0, listed = 0; v < dp->nb_vms; v++) {
 		struct vm_report r;
 
+		if (!vm_listed(dp, v))
+			continue;
 		vm_report(dp, v, &r);
 		fprintf(f,
-			"%s\n  {\"name\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
+			"%s\n  {\"name\": \"%s\", \"state\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 			", \"remapped\": %" PRIu64 ", \"copied\": %" PRIu64
 			", \"dropped_no_credit\": %" PRIu64 ", \"dropped_disconnected\": %" PRIu64
 			", \"returned\": %" PRIu64
@@ -147,14 +161,25 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			", \"connects\": %" PRIu64 ", \"ring_errors\": %" PRIu64
 			", \"guest_rx_packets\": %" PRIu64 ", \"guest_bad_descs\": %" PRIu64
 			", \"guest_faults\": %" PRIu64 "}",
-			v ? "," : "", r.name, r.c.rx_packets, r.c.rx_bytes, r.c.remapped, r.c.copied,
+			listed++ ? "," : "", r.name, vm_slot_name(dp, v), r.c.rx_packets, r.c.rx_bytes,
+			r.c.remapped, r.c.copied,
 			r.c.dropped_no_credit, r.c.dropped_disconnected, r.c.returned, r.c.bad_returns,
 			r.hv.guest_residue_bytes, r.c.forged_returns, r.c.stale_returns,
 			r.c.duplicate_returns, r.c.reclaimed, r.hv.notifications, r.hv.grant_batches,
 			r.hv.connects, r.hv.ring_errors,
 			r.hv.guest_rx_packets, r.hv.guest_bad_descs, r.hv.guest_faults);
 	}
-	fprintf(f, "],\n \"drops\": {");
+	fprintf(f,
+		"],\n \"removed_vms\": {\"count\": %u, \"rx_packets\": %" PRIu64
+		", \"rx_bytes\": %" PRIu64 ", \"dropped_no_credit\": %" PRIu64
+		", \"dropped_disconnected\": %" PRIu64 ", \"returned\": %" PRIu64
+		", \"bad_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64 "},\n"
+		" \"reloads\": {\"applied\": %" PRIu64 ", \"rejected\": %" PRIu64 "}",
+		dp->nb_removed, dp->removed.rx_packets, dp->removed.rx_bytes,
+		dp->removed.dropped_no_credit, dp->removed.dropped_disconnected, dp->removed.returned,
+		dp->removed.bad_returns, dp->removed.reclaimed, dp->reload.reloads,
+		dp->reload.failures);
+	fprintf(f, ",\n \"drops\": {");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
 		fprintf(f, "\"%s\": %" PRIu64 ", ", zcd_drop_reason_name(d), zcd_drops(dp, d));
 	fprintf(f, "\"pool_empty\": %" PRIu64 "},\n", pool_empty_drops(dp));
@@ -218,6 +243,8 @@ void zcd_stats_print_summary(const struct zcd_dataplane *dp)
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
 		struct vm_report r;
 
+		if (!vm_listed(dp, v))
+			continue;
 		vm_report(dp, v, &r);
 		printf("%-12s %10" PRIu64 " %12" PRIu64 " %9" PRIu64 " %8" PRIu64 " %10" PRIu64
 		       " %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64 "\n",
@@ -225,6 +252,10 @@ void zcd_stats_print_summary(const struct zcd_dataplane *dp)
 		       r.c.dropped_no_credit, r.c.returned, r.c.bad_returns,
 		       r.hv.guest_residue_bytes, r.c.reclaimed);
 	}
+	if (dp->nb_removed != 0)
+		printf("%u VM(s) removed while running: %" PRIu64 " frames delivered, %" PRIu64
+		       " returned, %" PRIu64 " taken back\n", dp->nb_removed, dp->removed.rx_packets,
+		       dp->removed.returned, dp->removed.reclaimed);
 	printf("drops: ");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
 		printf("%s %" PRIu64 ", ", zcd_drop_reason_name(d), zcd_drops(dp, d));
@@ -245,6 +276,8 @@ void zcd_stats_log_line(const struct zcd_dataplane *dp)
 		delivered += dp->vms[v].c.rx_packets;
 		no_credit += dp->vms[v].c.dropped_no_credit;
 	}
+	delivered += dp->removed.rx_packets;
+	no_credit += dp->removed.dropped_no_credit;
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
 		dropped += zcd_drops(dp, d);
 	ZCD_LOG(INFO,
@@ -262,7 +295,7 @@ void zcd_stats_log_line(const struct zcd_dataplane *dp)
  * down.  The dataplane thread never takes it.
  */
 static pthread_mutex_t telemetry_lock = PTHREAD_MUTEX_INITIALIZER;
-static const struct zcd_dataplane *telemetry_dp; /* guarded by telemetry_lock */
+static struct zcd_dataplane *telemetry_dp; /* guarded by telemetry_lock */
 
 typedef int (*tel_fill_fn)(const struct zcd_dataplane *dp, struct rte_tel_data *d);
 
@@ -299,13 +332,17 @@ static int fill_ports(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 {
 	for (unsigned v = 0; v < dp->nb_vms; v++) {
-		struct rte_tel_data *vm = rte_tel_data_alloc();
+		struct rte_tel_data *vm;
 		struct vm_report r;
 
+		if (!vm_listed(dp, v))
+			continue;
+		vm = rte_tel_data_alloc();
 		if (vm == NULL)
 			return -ENOMEM;
 		vm_report(dp, v, &r);
 		rte_tel_data_start_dict(vm);
+		rte_tel_data_add_dict_string(vm, "state", vm_slot_name(dp, v));
 		rte_tel_data_add_dict_u64(vm, "rx_packets", r.c.rx_packets);
 		rte_tel_data_add_dict_u64(vm, "rx_bytes", r.c.rx_bytes);
 		rte_tel_data_add_dict_u64(vm, "remapped", r.c.remapped);
@@ -363,7 +400,54 @@ TELEMETRY_CMD(vms)
 TELEMETRY_CMD(drops)
 TELEMETRY_CMD(pool)
 
-int zcd_stats_register_telemetry(const struct zcd_dataplane *dp)
+#define RELOAD_WAIT_MS 10000
+
+/*
+ * Ask the main lcore to reload and wait for its answer.  The lock is
+ * dropped while waiting: the dataplane may stop meanwhile.
+ */
+static int tel_reload(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct zcd_reload_status *st;
+	uint32_t ticket;
+	int rc = -EAGAIN;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	pthread_mutex_lock(&telemetry_lock);
+	if (telemetry_dp == NULL) {
+		pthread_mutex_unlock(&telemetry_lock);
+		return rc;
+	}
+	ticket = __atomic_add_fetch(&telemetry_dp->reload.requested, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&telemetry_lock);
+	for (unsigned ms = 0; ms < RELOAD_WAIT_MS; ms++) {
+		pthread_mutex_lock(&telemetry_lock);
+		if (telemetry_dp == NULL) {
+			pthread_mutex_unlock(&telemetry_lock);
+			return -EAGAIN;
+		}
+		st = &telemetry_dp->reload;
+		/* Serial-number comparison: tickets wrap. */
+		if ((int32_t)(__atomic_load_n(&st->done, __ATOMIC_ACQUIRE) - ticket) >= 0) {
+			char answer[sizeof(st->message) + 16];
+
+			/* One string: a dict entry holds at most 127 characters. */
+			rte_spinlock_lock(&st->lock);
+			snprintf(answer, sizeof(answer), "%s: %s", st->ok ? "applied" : "rejected",
+				 st->message);
+			rte_spinlock_unlock(&st->lock);
+			rc = rte_tel_data_string(d, answer) == 0 ? 0 : -E2BIG;
+		}
+		pthread_mutex_unlock(&telemetry_lock);
+		if (rc != -EAGAIN)
+			return rc;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+int zcd_stats_register_telemetry(struct zcd_dataplane *dp)
 {
 	pthread_mutex_lock(&telemetry_lock);
 	telemetry_dp = dp;
@@ -375,7 +459,10 @@ int zcd_stats_register_telemetry(const struct zcd_dataplane *dp)
 	    rte_telemetry_register_cmd("/zcdemux/drops", tel_drops,
 				       "Frames dropped, by reason. No parameters") != 0 ||
 	    rte_telemetry_register_cmd("/zcdemux/pool", tel_pool,
-				       "Buffer pool pages and ledger states. No parameters") != 0)
+				       "Buffer pool pages and ledger states. No parameters") != 0 ||
+	    rte_telemetry_register_cmd("/zcdemux/reload", tel_reload,
+				       "Reload the configuration file, as SIGHUP does; answers "
+				       "with the outcome. No parameters") != 0)
 		return -1;
 	return 0;
 }

@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(frame, data, len);
 	if (size >= 2)
 		len += (uint32_t)(data[size - 2] << 8 | data[size - 1]) % 64;
-	if (zcd_demux_build(&table, &cfg) != 0)
+	if (zcd_demux_build(&table, &cfg, NULL) != 0)
 		abort();
 	got = zcd_classify(&table, frame, len);
 	want = reference(&cfg, frame, len);

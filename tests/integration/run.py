@@ -20,7 +20,8 @@ paths, from a scratch cwd), configuration errors (non-zero exit, one
 same scenarios through a real network port (veth + net_af_packet, as root),
 the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
 frame by frame; zcd-bench's CSV), and two polling lcores on two RX queues
-(scaleout_test.py), and a guest that breaks its ring (faults_test.py).
+(scaleout_test.py), a guest that breaks its ring (faults_test.py), and
+reloading the configuration under traffic (reload_test.py).
 
 Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
 the default is 3 when the binary looks ASan-instrumented, else 1).
@@ -50,6 +51,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
 
 import zcdgen  # noqa: E402
 import faults_test  # noqa: E402
+import reload_test  # noqa: E402
 import scaleout_test  # noqa: E402
 import tools_test  # noqa: E402
 
@@ -1441,6 +1443,9 @@ def main(argv=None) -> int:
     tests.append(("telemetry", lambda: test_telemetry(ctx)))
     tests.append(("install", lambda: test_install(ctx)))
     tests.append(("fault_injection", lambda: test_fault_injection(ctx)))
+    tests.append(("reload", lambda: reload_test.test_reload(ctx, sys.modules[__name__], "reload", 1)))
+    tests.append(("reload_two_lcores", lambda: reload_test.test_reload(
+        ctx, sys.modules[__name__], "reload_two_lcores", 2)))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))

@@ -93,7 +93,7 @@ static void test_unicast(void)
 	struct zcd_config *cfg = make_config(1500, ZCD_UNKNOWN_UNICAST_DROP);
 	struct zcd_demux_table t;
 
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	expect_unicast(classify(&t, 60, MAC1, 0, 0), VM1, 0);
 	expect_unicast(classify(&t, 1514, MAC1B, 0, 0), VM1, 0);
 	expect_unicast(classify(&t, 100, MAC2, 0x8100, 10), VM2, 10);
@@ -117,7 +117,7 @@ static void test_unknown_unicast_to_vm(void)
 	struct zcd_config *cfg = make_config(1500, VM4);
 	struct zcd_demux_table t;
 
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	/* Any VLAN: the named VM takes whatever matched nothing. */
 	expect_unicast(classify(&t, 100, UNKNOWN, 0, 0), VM4, 0);
 	expect_unicast(classify(&t, 100, UNKNOWN, 0x8100, 33), VM4, 33);
@@ -133,7 +133,7 @@ static void test_flood(void)
 	struct zcd_class_result r;
 	const uint16_t *members;
 
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	r = classify(&t, 60, BROADCAST, 0x8100, 10);
 	CHECK_EQ(r.kind, ZCD_CLASS_FLOOD);
 	CHECK_EQ(r.vlan, 10);
@@ -161,7 +161,7 @@ static void test_lengths(void)
 	struct zcd_config *cfg = make_config(1500, ZCD_UNKNOWN_UNICAST_DROP);
 	struct zcd_demux_table t;
 
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	/* Runt wins over everything, even a broadcast. */
 	expect_drop(classify(&t, 59, MAC1, 0, 0), ZCD_DROP_RUNT);
 	expect_drop(classify(&t, 18, BROADCAST, 0, 0), ZCD_DROP_RUNT);
@@ -180,7 +180,7 @@ static void test_lengths(void)
 	free(cfg);
 
 	cfg = make_config(9000, ZCD_UNKNOWN_UNICAST_DROP);
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	expect_unicast(classify(&t, 9014, MAC1, 0, 0), VM1, 0);
 	expect_drop(classify(&t, 9015, MAC1, 0, 0), ZCD_DROP_OVERSIZE);
 	expect_unicast(classify(&t, 9018, MAC2, 0x8100, 10), VM2, 10);
@@ -208,7 +208,7 @@ static void test_many_keys(void)
 			memcpy(vm->macs[vm->nb_macs++], mac, 6);
 		}
 	}
-	CHECK_EQ(zcd_demux_build(&t, cfg), 0);
+	CHECK_EQ(zcd_demux_build(&t, cfg, NULL), 0);
 	for (unsigned v = 0; v < cfg->nb_vms; v++) {
 		for (unsigned m = 0; m < 4; m++) {
 			int vm = zcd_demux_lookup(&t, cfg->vms[v].vlan, cfg->vms[v].macs[m]);
