@@ -742,6 +742,7 @@ enum {
 	DP_BURST,
 	DP_BUFFERS,
 	DP_COPY_THRESHOLD,
+	DP_CREDIT_TIMEOUT_MS,
 	DP_FIELDS
 };
 static const char *const dataplane_keys[DP_FIELDS] = {
@@ -751,6 +752,7 @@ static const char *const dataplane_keys[DP_FIELDS] = {
 	[DP_BURST] = "burst",
 	[DP_BUFFERS] = "buffers",
 	[DP_COPY_THRESHOLD] = "copy_threshold",
+	[DP_CREDIT_TIMEOUT_MS] = "credit_timeout_ms",
 };
 
 static int load_dataplane(struct loader *ld, struct zcd_config *cfg, const struct node *map)
@@ -782,6 +784,11 @@ static int load_dataplane(struct loader *ld, struct zcd_config *cfg, const struc
 	if (f[DP_COPY_THRESHOLD].value != NULL &&
 	    load_number(ld, f[DP_COPY_THRESHOLD].value, key, 0, zcd_frame_limit(ZCD_MTU_MAX, true),
 			&cfg->copy_threshold) < 0)
+		return -1;
+	key_field(key, "dataplane", dataplane_keys[DP_CREDIT_TIMEOUT_MS]);
+	if (f[DP_CREDIT_TIMEOUT_MS].value != NULL &&
+	    load_number(ld, f[DP_CREDIT_TIMEOUT_MS].value, key, 1, ZCD_CREDIT_TIMEOUT_MS_MAX,
+			&cfg->credit_timeout_ms) < 0)
 		return -1;
 	key_field(key, "dataplane", dataplane_keys[DP_UNKNOWN_UNICAST]);
 	if (f[DP_UNKNOWN_UNICAST].value != NULL &&
@@ -859,6 +866,7 @@ enum {
 	SIM_HOSTILE,
 	SIM_SCRIBBLE_AFTER,
 	SIM_REBOOT_EVERY,
+	SIM_HOLD,
 	SIM_FIELDS
 };
 static const char *const sim_keys[SIM_FIELDS] = {
@@ -868,6 +876,7 @@ static const char *const sim_keys[SIM_FIELDS] = {
 	[SIM_HOSTILE] = "hostile",
 	[SIM_SCRIBBLE_AFTER] = "scribble_after",
 	[SIM_REBOOT_EVERY] = "reboot_every",
+	[SIM_HOLD] = "hold",
 };
 
 static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const struct node *map,
@@ -913,6 +922,15 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	if (sim->reboot_every != 0 && (sim->instant_return || sim->stall || sim->scribble_after))
 		return fail(ld, f[SIM_REBOOT_EVERY].value->line, sub,
 			    "a rebooting guest neither returns buffers unread, stalls nor scribbles");
+	key_field(sub, key, sim_keys[SIM_HOLD]);
+	if (f[SIM_HOLD].value != NULL &&
+	    load_number(ld, f[SIM_HOLD].value, sub, 0, ZCD_CREDITS_MAX, &sim->hold) < 0)
+		return -1;
+	if (sim->hold != 0 && (sim->instant_return || sim->stall || sim->hostile ||
+			       sim->scribble_after || sim->reboot_every))
+		return fail(ld, f[SIM_HOLD].value->line, sub,
+			    "a guest that holds buffers does none of instant_return, stall, hostile, "
+			    "scribble_after or reboot_every");
 	return 0;
 }
 
@@ -1105,6 +1123,7 @@ static int load_root(struct loader *ld, struct zcd_config *cfg, const struct nod
 
 	cfg->mtu = ZCD_MTU_DEFAULT;
 	cfg->copy_threshold = ZCD_COPY_THRESHOLD_DEFAULT;
+	cfg->credit_timeout_ms = ZCD_CREDIT_TIMEOUT_MS_DEFAULT;
 	cfg->unknown_unicast_vm = ZCD_UNKNOWN_UNICAST_DROP;
 	cfg->rx_descriptors = ZCD_RX_DESC_DEFAULT;
 	cfg->burst = ZCD_BURST_DEFAULT;

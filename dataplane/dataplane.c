@@ -300,7 +300,7 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
 		ZCD_LOG(ERR, "out of DPDK memory for VM %s\n", dp->cfg->vms[vm].name);
 		return -1;
 	}
-	vs->pending_capacity = credits;
+	vs->credit_cap = credits;
 	__atomic_store_n(&vs->slot, ZCD_VM_SERVING, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -504,6 +504,7 @@ void zcd_dataplane_forget_vm(struct zcd_dataplane *dp, uint16_t vm)
 	sum->stale_returns += c->stale_returns;
 	sum->duplicate_returns += c->duplicate_returns;
 	sum->reclaimed += c->reclaimed;
+	sum->credit_timeouts += c->credit_timeouts;
 	dp->nb_removed++;
 
 	__atomic_store_n(&vs->slot, ZCD_VM_FREE, __ATOMIC_RELEASE);

@@ -56,6 +56,7 @@ struct zcd_vm_counters {
 	uint64_t stale_returns;
 	uint64_t duplicate_returns;
 	uint64_t reclaimed; /* taken back without a return: the guest went away */
+	uint64_t credit_timeouts; /* cut off: did not give back in time after a credit cut */
 };
 
 /*
@@ -69,12 +70,13 @@ struct zcd_vm_state {
 	enum zcd_vm_slot slot; /* changed by the main lcore, workers paused */
 	struct zcd_vm_counters c;
 	uint32_t credits;
+	uint32_t credit_cap; /* credits it was added with: its backend's resources */
+	uint64_t credit_deadline_tsc; /* 0, or when it must be within credits again */
 	uint32_t outstanding; /* delivered, not yet returned and revoked */
 	bool connected; /* a guest is connected: deliver */
 	bool releasing; /* the guest went away: tell the backend once all is revoked */
 	uint32_t *pending_revoke; /* returned or abandoned, but the guest still maps them */
-	uint32_t nb_pending_revoke;
-	uint32_t pending_capacity; /* entries of pending_revoke */
+	uint32_t nb_pending_revoke; /* pending_revoke holds credit_cap */
 	uint64_t revoke_retry_tsc; /* next retry of pending_revoke, TSC */
 	uint32_t revoke_retry_ms; /* current gap between retries */
 } __rte_cache_aligned;
@@ -195,6 +197,20 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm);
  * its counters in dp->removed and free its slot.  Main lcore.
  */
 void zcd_dataplane_forget_vm(struct zcd_dataplane *dp, uint16_t vm);
+
+/*
+ * VM vm may hold credits frames from now on (at most its credit_cap).  If
+ * it holds more, it is asked to give back the difference and has
+ * dataplane.credit_timeout_ms to do so.  Main lcore.
+ */
+void zcd_dataplane_set_credits(struct zcd_dataplane *dp, uint16_t vm, uint32_t credits);
+
+/*
+ * Cut off the VMs that did not give back in time what a credit cut asked
+ * for: no more frames for them, and what they hold is taken back.  Main
+ * lcore.  Returns how many were cut off.
+ */
+unsigned zcd_dataplane_check_credits(struct zcd_dataplane *dp, uint64_t now_tsc);
 
 /* ---- reload.c ---- */
 

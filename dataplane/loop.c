@@ -440,6 +440,54 @@ unsigned zcd_dataplane_take_back(struct zcd_dataplane *dp, uint16_t vm)
 	return nb_pending;
 }
 
+void zcd_dataplane_set_credits(struct zcd_dataplane *dp, uint16_t vm, uint32_t credits)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	uint32_t over;
+
+	vm_lock(dp, vm);
+	vs->credits = RTE_MIN(credits, vs->credit_cap);
+	over = vs->connected && vs->outstanding > vs->credits ? vs->outstanding - vs->credits : 0;
+	if (dp->hv_ops->vm_set_credits != NULL)
+		dp->hv_ops->vm_set_credits(dp->hv, vm, vs->credits, over);
+	vs->credit_deadline_tsc =
+		over != 0 ? rte_rdtsc() + dp->cfg->credit_timeout_ms * rte_get_tsc_hz() / 1000 : 0;
+	vm_unlock(dp, vm);
+	if (over != 0)
+		ZCD_LOG(INFO, "%s: credits cut to %u: asked to give back %u buffers within %u ms\n",
+			dp->cfg->vms[vm].name, vs->credits, over, dp->cfg->credit_timeout_ms);
+}
+
+unsigned zcd_dataplane_check_credits(struct zcd_dataplane *dp, uint64_t now_tsc)
+{
+	unsigned cut = 0;
+
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		struct zcd_vm_state *vs = &dp->vms[v];
+		uint32_t over = 0;
+
+		if (likely(vs->credit_deadline_tsc == 0))
+			continue;
+		vm_lock(dp, v);
+		if (!vs->connected || vs->outstanding <= vs->credits)
+			vs->credit_deadline_tsc = 0; /* gave back, or went away */
+		else if (now_tsc >= vs->credit_deadline_tsc) {
+			vs->credit_deadline_tsc = 0;
+			vs->connected = false;
+			vs->c.credit_timeouts++;
+			over = vs->outstanding - vs->credits;
+		}
+		vm_unlock(dp, v);
+		if (over == 0)
+			continue;
+		ZCD_LOG(WARNING, "%s: still %u buffers over its credits after %u ms: cut off, "
+			"taking back %u buffers\n", dp->cfg->vms[v].name, over,
+			dp->cfg->credit_timeout_ms, zcd_dataplane_take_back(dp, v));
+		cut++;
+	}
+	return cut;
+}
+
 unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
 {
 	struct zcd_hv_event ev[16];
@@ -661,6 +709,7 @@ int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *lim
 		/* Guests coming and going, and a new configuration. */
 		if (unlikely(now >= next_events)) {
 			work += zcd_dataplane_poll_events(dp);
+			work += zcd_dataplane_check_credits(dp, now);
 			if (unlikely(reload_wanted(dp, reload))) {
 				zcd_dataplane_reload(dp);
 				work++;

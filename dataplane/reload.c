@@ -110,6 +110,9 @@ static void summary(const struct zcd_dataplane *dp, const struct zcd_reload_plan
 	at = name_list(dp, "; removed ", plan->removed, out, at, len);
 	at = name_list(dp, "; new MACs or VLAN for ", plan->readdressed, out, at, len);
 	at = name_list(dp, "; new credits for ", plan->credits_changed, out, at, len);
+	if (at < len && plan->credit_timeout_changed)
+		at += (size_t)snprintf(out + at, len - at, "; credit_timeout_ms %u",
+				       dp->cfg->credit_timeout_ms);
 	if (at < len && plan->copy_threshold_changed)
 		at += (size_t)snprintf(out + at, len - at, "; copy_threshold %u",
 				       dp->cfg->copy_threshold);
@@ -132,6 +135,8 @@ static void switch_over(struct zcd_dataplane *dp, const struct zcd_config *next,
 		uint16_t k = plan->slot_of[j];
 		struct zcd_vm_config *vc = &dp->cfg->vms[k];
 
+		if (plan->credits_changed[k])
+			vc->credits = next->vms[j].credits;
 		if (plan->readdressed[k]) {
 			memcpy(vc->macs, next->vms[j].macs, sizeof(vc->macs));
 			vc->nb_macs = next->vms[j].nb_macs;
@@ -150,6 +155,7 @@ static void switch_over(struct zcd_dataplane *dp, const struct zcd_config *next,
 	}
 	dp->cfg->nb_vms = dp->nb_vms;
 	dp->cfg->copy_threshold = next->copy_threshold;
+	dp->cfg->credit_timeout_ms = next->credit_timeout_ms;
 	dp->cfg->unknown_unicast_vm = plan->unknown_unicast_slot;
 	dp->copy_threshold = next->copy_threshold;
 }
@@ -157,7 +163,7 @@ static void switch_over(struct zcd_dataplane *dp, const struct zcd_config *next,
 int zcd_dataplane_reload(struct zcd_dataplane *dp)
 {
 	uint32_t serving = __atomic_load_n(&dp->reload.requested, __ATOMIC_ACQUIRE);
-	enum zcd_vm_slot slots[ZCD_MAX_VMS];
+	struct zcd_running_slot slots[ZCD_MAX_VMS] = {{0}};
 	bool listed[ZCD_MAX_VMS] = {false};
 	struct zcd_reload_plan *plan = NULL;
 	struct zcd_config *next, *staged = NULL;
@@ -175,8 +181,9 @@ int zcd_dataplane_reload(struct zcd_dataplane *dp)
 		snprintf(msg, sizeof(msg), "%s: out of memory", dp->cfg->path);
 		goto out;
 	}
-	for (unsigned k = 0; k < ZCD_MAX_VMS; k++)
-		slots[k] = k < dp->nb_vms ? dp->vms[k].slot : ZCD_VM_FREE;
+	for (unsigned k = 0; k < dp->nb_vms; k++)
+		slots[k] = (struct zcd_running_slot){.state = dp->vms[k].slot,
+						     .credit_cap = dp->vms[k].credit_cap};
 	if (zcd_reload_plan(dp->cfg, slots, next, dp->credit_room, plan, msg, sizeof(msg)) != 0)
 		goto out;
 	if (!zcd_reload_plan_changes(plan)) {
@@ -189,15 +196,10 @@ int zcd_dataplane_reload(struct zcd_dataplane *dp)
 			 "running; restart zcdemux", next->path, dp->hv_ops->name);
 		goto out;
 	}
-	for (unsigned j = 0; j < next->nb_vms; j++) {
-		uint16_t k = plan->slot_of[j];
-
-		if (plan->credits_changed[k]) {
-			snprintf(msg, sizeof(msg), "%s:%u: vms[%u].credits: a running VM's credits "
-				 "cannot change yet; remove it in one reload and add it back in the "
-				 "next", next->path, next->vms[j].line, j);
-			goto out;
-		}
+	if (plan->nb_credits_changed != 0 && dp->hv_ops->vm_set_credits == NULL) {
+		snprintf(msg, sizeof(msg), "%s: vms: the %s backend cannot change a running VM's "
+			 "credits; restart zcdemux", next->path, dp->hv_ops->name);
+		goto out;
 	}
 
 	/* 1. */
@@ -227,6 +229,9 @@ int zcd_dataplane_reload(struct zcd_dataplane *dp)
 	switch_over(dp, next, plan, &demux);
 	zcd_dataplane_resume_workers(dp);
 	zcd_demux_free(&demux);
+	for (unsigned j = 0; j < next->nb_vms; j++)
+		if (plan->credits_changed[plan->slot_of[j]])
+			zcd_dataplane_set_credits(dp, plan->slot_of[j], next->vms[j].credits);
 	/* 4. */
 	for (uint16_t k = 0; k < dp->nb_vms; k++) {
 		if (!plan->removed[k])

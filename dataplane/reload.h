@@ -28,6 +28,12 @@ enum zcd_vm_slot {
 	ZCD_VM_REMOVING, /* removed by a reload; its buffers are still coming back */
 };
 
+/* A running VM slot as the plan needs it. */
+struct zcd_running_slot {
+	enum zcd_vm_slot state;
+	uint32_t credit_cap; /* the most credits its connection was set up for */
+};
+
 struct zcd_reload_plan {
 	uint16_t slot_of[ZCD_MAX_VMS]; /* the new file's VM j runs in slot slot_of[j] */
 	bool added[ZCD_MAX_VMS]; /* by slot */
@@ -36,13 +42,15 @@ struct zcd_reload_plan {
 	bool credits_changed[ZCD_MAX_VMS]; /* by slot */
 	unsigned nb_added, nb_removed, nb_readdressed, nb_credits_changed;
 	bool copy_threshold_changed;
+	bool credit_timeout_changed;
 	bool unknown_unicast_changed;
 	int unknown_unicast_slot; /* or ZCD_UNKNOWN_UNICAST_DROP */
 };
 
 /*
  * Compare next (just read from running->path) with the running config,
- * whose VM slot k holds a VM when slots[k] is not ZCD_VM_FREE.
+ * whose VM slot k holds a VM when slots[k].state is not ZCD_VM_FREE; a
+ * running VM's credits may change up to slots[k].credit_cap.
  * credit_room is how many buffers the pool can promise to VMs altogether:
  * a reload may not make the VMs' credits add up to more than that, unless
  * it does not raise their sum.
@@ -51,7 +59,7 @@ struct zcd_reload_plan {
  * a one-line message in err, "<file>[:<line>]: <key>: <why>", when next
  * cannot be applied while running.  Does not log.
  */
-int zcd_reload_plan(const struct zcd_config *running, const enum zcd_vm_slot *slots,
+int zcd_reload_plan(const struct zcd_config *running, const struct zcd_running_slot *slots,
 		    const struct zcd_config *next, uint64_t credit_room,
 		    struct zcd_reload_plan *plan, char *err, size_t errlen);
 

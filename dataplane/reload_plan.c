@@ -74,7 +74,7 @@ static const char *connection_key_changed(const struct zcd_vm_config *was,
 	    was->sim.instant_return != now->sim.instant_return ||
 	    was->sim.hostile != now->sim.hostile ||
 	    was->sim.scribble_after != now->sim.scribble_after ||
-	    was->sim.reboot_every != now->sim.reboot_every)
+	    was->sim.reboot_every != now->sim.reboot_every || was->sim.hold != now->sim.hold)
 		return "sim";
 	return NULL;
 }
@@ -86,19 +86,20 @@ static bool same_address(const struct zcd_vm_config *a, const struct zcd_vm_conf
 }
 
 /* The running VM slot named name (FREE if none), and which one. */
-static enum zcd_vm_slot find_slot(const struct zcd_config *run, const enum zcd_vm_slot *slots,
-				  const char *name, unsigned *slot)
+static enum zcd_vm_slot find_slot(const struct zcd_config *run,
+				  const struct zcd_running_slot *slots, const char *name,
+				  unsigned *slot)
 {
 	for (unsigned k = 0; k < run->nb_vms; k++) {
-		if (slots[k] != ZCD_VM_FREE && strcmp(run->vms[k].name, name) == 0) {
+		if (slots[k].state != ZCD_VM_FREE && strcmp(run->vms[k].name, name) == 0) {
 			*slot = k;
-			return slots[k];
+			return slots[k].state;
 		}
 	}
 	return ZCD_VM_FREE;
 }
 
-int zcd_reload_plan(const struct zcd_config *run, const enum zcd_vm_slot *slots,
+int zcd_reload_plan(const struct zcd_config *run, const struct zcd_running_slot *slots,
 		    const struct zcd_config *next, uint64_t credit_room,
 		    struct zcd_reload_plan *plan, char *err, size_t errlen)
 {
@@ -110,11 +111,11 @@ int zcd_reload_plan(const struct zcd_config *run, const enum zcd_vm_slot *slots,
 	if (check_fixed(run, next, err, errlen) != 0)
 		return -1;
 	for (unsigned k = 0; k < run->nb_vms; k++) {
-		if (slots[k] == ZCD_VM_FREE)
+		if (slots[k].state == ZCD_VM_FREE)
 			continue;
 		credits_before += run->vms[k].credits;
 		taken[k] = true; /* until a removed one's buffers are back */
-		if (slots[k] == ZCD_VM_SERVING)
+		if (slots[k].state == ZCD_VM_SERVING)
 			plan->removed[k] = true; /* unless next names it */
 		else
 			credits_after += run->vms[k].credits;
@@ -136,6 +137,13 @@ int zcd_reload_plan(const struct zcd_config *run, const enum zcd_vm_slot *slots,
 				snprintf(err, errlen, "%s:%u: vms[%u].%s: cannot change for a running "
 					 "VM (%s); remove it in one reload and add it back in the next",
 					 next->path, vc->line, j, key, vc->name);
+				return -1;
+			}
+			if (vc->credits > slots[k].credit_cap) {
+				snprintf(err, errlen, "%s:%u: vms[%u].credits: %u is more than the %u "
+					 "%s was connected with; remove it in one reload and add it "
+					 "back in the next", next->path, vc->line, j, vc->credits,
+					 slots[k].credit_cap, vc->name);
 				return -1;
 			}
 			plan->removed[k] = false;
@@ -181,6 +189,7 @@ int zcd_reload_plan(const struct zcd_config *run, const enum zcd_vm_slot *slots,
 					     : ZCD_UNKNOWN_UNICAST_DROP;
 	plan->unknown_unicast_changed = plan->unknown_unicast_slot != run->unknown_unicast_vm;
 	plan->copy_threshold_changed = next->copy_threshold != run->copy_threshold;
+	plan->credit_timeout_changed = next->credit_timeout_ms != run->credit_timeout_ms;
 	return 0;
 }
 
@@ -188,5 +197,5 @@ bool zcd_reload_plan_changes(const struct zcd_reload_plan *plan)
 {
 	return plan->nb_added != 0 || plan->nb_removed != 0 || plan->nb_readdressed != 0 ||
 	       plan->nb_credits_changed != 0 || plan->copy_threshold_changed ||
-	       plan->unknown_unicast_changed;
+	       plan->credit_timeout_changed || plan->unknown_unicast_changed;
 }

@@ -85,6 +85,7 @@ static const char *vm_slot_name(const struct zcd_dataplane *dp, unsigned v)
 struct vm_report {
 	const char *name;
 	struct zcd_vm_counters c;
+	uint32_t credits;
 	struct zcd_hv_vm_stats hv;
 };
 
@@ -105,6 +106,8 @@ static void vm_report(const struct zcd_dataplane *dp, unsigned v, struct vm_repo
 	r->c.stale_returns = LOAD(c->stale_returns);
 	r->c.duplicate_returns = LOAD(c->duplicate_returns);
 	r->c.reclaimed = LOAD(c->reclaimed);
+	r->c.credit_timeouts = LOAD(c->credit_timeouts);
+	r->credits = LOAD(dp->vms[v].credits);
 	dp->hv_ops->vm_stats(dp->hv, v, &r->hv);
 }
 
@@ -157,6 +160,7 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			", \"bad_returns\": %" PRIu64 ", \"residue_bytes\": %" PRIu64
 			", \"forged_returns\": %" PRIu64 ", \"stale_returns\": %" PRIu64
 			", \"duplicate_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64
+			", \"credits\": %" PRIu32 ", \"credit_timeouts\": %" PRIu64
 			", \"notifications\": %" PRIu64 ", \"grant_batches\": %" PRIu64
 			", \"connects\": %" PRIu64 ", \"ring_errors\": %" PRIu64
 			", \"guest_rx_packets\": %" PRIu64 ", \"guest_bad_descs\": %" PRIu64
@@ -165,7 +169,8 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			r.c.remapped, r.c.copied,
 			r.c.dropped_no_credit, r.c.dropped_disconnected, r.c.returned, r.c.bad_returns,
 			r.hv.guest_residue_bytes, r.c.forged_returns, r.c.stale_returns,
-			r.c.duplicate_returns, r.c.reclaimed, r.hv.notifications, r.hv.grant_batches,
+			r.c.duplicate_returns, r.c.reclaimed, r.credits, r.c.credit_timeouts,
+			r.hv.notifications, r.hv.grant_batches,
 			r.hv.connects, r.hv.ring_errors,
 			r.hv.guest_rx_packets, r.hv.guest_bad_descs, r.hv.guest_faults);
 	}
@@ -173,11 +178,13 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		"],\n \"removed_vms\": {\"count\": %u, \"rx_packets\": %" PRIu64
 		", \"rx_bytes\": %" PRIu64 ", \"dropped_no_credit\": %" PRIu64
 		", \"dropped_disconnected\": %" PRIu64 ", \"returned\": %" PRIu64
-		", \"bad_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64 "},\n"
+		", \"bad_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64
+		", \"credit_timeouts\": %" PRIu64 "},\n"
 		" \"reloads\": {\"applied\": %" PRIu64 ", \"rejected\": %" PRIu64 "}",
 		dp->nb_removed, dp->removed.rx_packets, dp->removed.rx_bytes,
 		dp->removed.dropped_no_credit, dp->removed.dropped_disconnected, dp->removed.returned,
-		dp->removed.bad_returns, dp->removed.reclaimed, dp->reload.reloads,
+		dp->removed.bad_returns, dp->removed.reclaimed, dp->removed.credit_timeouts,
+		dp->reload.reloads,
 		dp->reload.failures);
 	fprintf(f, ",\n \"drops\": {");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
@@ -356,7 +363,8 @@ static int fill_vms(const struct zcd_dataplane *dp, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(vm, "duplicate_returns", r.c.duplicate_returns);
 		rte_tel_data_add_dict_u64(vm, "residue_bytes", r.hv.guest_residue_bytes);
 		rte_tel_data_add_dict_u64(vm, "reclaimed", r.c.reclaimed);
-		rte_tel_data_add_dict_u64(vm, "credits", dp->vms[v].credits);
+		rte_tel_data_add_dict_u64(vm, "credits", r.credits);
+		rte_tel_data_add_dict_u64(vm, "credit_timeouts", r.c.credit_timeouts);
 		rte_tel_data_add_dict_u64(vm, "outstanding", LOAD(dp->vms[v].outstanding));
 		rte_tel_data_add_dict_container(d, r.name, vm, 0);
 	}

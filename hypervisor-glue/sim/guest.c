@@ -107,10 +107,23 @@ static void guest_add_hostile(struct sim_guest *guest)
 	guest->nb_returns += SIM_HOSTILE_GROUP - 1;
 }
 
+/* sim.hold: queue the oldest held buffers for return, until at most keep are left. */
+static void guest_release_held(struct sim_vm *vm, uint32_t keep)
+{
+	struct sim_guest *guest = &vm->guest;
+
+	while (guest->nb_held > keep) {
+		guest->returns[guest->nb_returns++] = guest->held[guest->held_first];
+		guest->held_first = (guest->held_first + 1) % vm->ring_size;
+		guest->nb_held--;
+	}
+}
+
 static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
 {
 	struct sim_guest *guest = &vm->guest;
 	size_t bytes = (size_t)vm->pages_per_buf * ZCD_PAGE_SIZE;
+	struct zcd_ret_desc ret;
 	uint64_t residue;
 	struct timespec now;
 
@@ -131,13 +144,42 @@ static void guest_receive(struct sim_vm *vm, const struct zcd_rx_desc *desc)
 	sim_count(&vm->guest_rx_bytes, desc->length);
 	if (vm->stall)
 		return;
-	guest->returns[guest->nb_returns++] = (struct zcd_ret_desc){
+	ret = (struct zcd_ret_desc){
 		.buf_id = desc->buf_id,
 		.generation = desc->generation,
 		.flags = (desc->flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
 	};
+	if (vm->hold != 0) {
+		if (guest->nb_held == vm->ring_size) /* more than credits: not from our backend */
+			guest_release_held(vm, vm->ring_size - 1);
+		guest->held[(guest->held_first + guest->nb_held++) % vm->ring_size] = ret;
+		return;
+	}
+	guest->returns[guest->nb_returns++] = ret;
 	if (vm->hostile)
 		guest_add_hostile(guest);
+}
+
+/* How many read buffers a holding guest keeps under a credit limit. */
+static uint32_t guest_keep(const struct sim_vm *vm, uint32_t credit_limit)
+{
+	return vm->hold < credit_limit / 2 ? vm->hold : credit_limit / 2;
+}
+
+/*
+ * A credit announcement: keep fewer from now on, and give back at once
+ * what was asked for (as far as it holds that many).
+ */
+static void guest_credit_news(struct sim_vm *vm)
+{
+	struct sim_guest *guest = &vm->guest;
+	uint32_t limit, give_back, keep;
+
+	if (!zcd_ring_credit_news(&guest->ring, &limit, &give_back))
+		return;
+	guest->keep = guest_keep(vm, limit);
+	keep = guest->nb_held > give_back ? guest->nb_held - give_back : 0;
+	guest_release_held(vm, keep < guest->keep ? keep : guest->keep);
 }
 
 /*
@@ -223,13 +265,19 @@ void *zcd_hv_sim_guest_run(void *arg)
 	sem_post(&vm->guest_attached);
 	if (!attached)
 		return NULL;
+	guest->keep = guest_keep(vm, guest->ring.hdr->credits);
 
 	for (;;) {
 		/* Stop is read before the producer index, so a stop seen here
 		 * comes after every descriptor published before it. */
 		bool stopping = guest_stop_requested(vm);
 		bool broken = false;
-		uint32_t ready = zcd_rx_ready(&guest->ring, &broken);
+		uint32_t ready;
+
+		guest_credit_news(vm);
+		if (guest->nb_returns != 0)
+			guest_give_back(vm);
+		ready = zcd_rx_ready(&guest->ring, &broken);
 
 		if (broken) {
 			/* A backend that breaks the ring gets no more service. */
@@ -256,6 +304,7 @@ void *zcd_hv_sim_guest_run(void *arg)
 		}
 		/* Only now: "drained" must mean "processed", not just "seen". */
 		zcd_rx_consumed(&guest->ring);
+		guest_release_held(vm, guest->keep);
 		if (guest->nb_returns != 0)
 			guest_give_back(vm);
 		if (guest_read_enough(vm)) {

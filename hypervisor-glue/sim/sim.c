@@ -60,6 +60,7 @@ static void sim_vm_release(struct sim_vm *vm)
 	zcd_copy_slots_fini(&vm->copies);
 	free(vm->guest.scratch);
 	free(vm->guest.returns);
+	free(vm->guest.held);
 	memset(&vm->guest, 0, sizeof(vm->guest));
 	vm->area = NULL;
 	vm->p2m = NULL;
@@ -84,15 +85,17 @@ static int sim_vm_alloc(struct sim_vm *vm)
 	vm->copy_mem = aligned_alloc(ZCD_PAGE_SIZE, window * ZCD_PAGE_SIZE);
 	vm->guest.scratch = malloc((size_t)vm->pages_per_buf * ZCD_PAGE_SIZE);
 	vm->guest.returns = malloc(SIM_HOSTILE_GROUP * vm->ring_size * sizeof(*vm->guest.returns));
+	vm->guest.held = malloc(vm->ring_size * sizeof(*vm->guest.held));
 	if (vm->area == NULL || vm->p2m == NULL || vm->slot_buf == NULL || vm->free_slots == NULL ||
 	    vm->copy_mem == NULL || vm->guest.scratch == NULL || vm->guest.returns == NULL ||
+	    vm->guest.held == NULL ||
 	    zcd_copy_slots_init(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
 				vm->copy_mem) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
 	if (zcd_ring_format(&vm->ring, vm->area, vm->area_bytes, vm->ring_size, vm->ring_size,
-			    vm->credits) != 0) {
+			    vm->credit_limit) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -139,6 +142,8 @@ static int sim_vm_init(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm
 	vm->hostile = vc->sim.hostile;
 	vm->scribble_after = vc->sim.scribble_after;
 	vm->reboot_every = vc->sim.reboot_every;
+	vm->hold = vc->sim.hold;
+	vm->credit_limit = vc->credits;
 	vm->poll_mode = vc->notify == ZCD_NOTIFY_POLL;
 	snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", vc->sim.sink);
 	vm->event_fd = -1;
@@ -566,6 +571,23 @@ static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 		fprintf(stderr, "zcdemux: %s\n", err);
 }
 
+/* Announced on the ring of a connected guest; a later guest starts with it. */
+static void sim_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t credits,
+			       uint32_t give_back)
+{
+	struct sim_vm *vm;
+
+	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].in_use)
+		return;
+	vm = &hv->vms[vm_index];
+	vm->credit_limit = credits < vm->credits ? credits : vm->credits;
+	if (!vm->connected || vm->area == NULL)
+		return;
+	zcd_ring_announce_credits(&vm->ring, vm->credit_limit, give_back);
+	if (!vm->poll_mode && !vm->instant_return && sim_notify_guest(vm))
+		sim_count(&vm->notifications, 1);
+}
+
 static int sim_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
 		      char *err, size_t errlen)
 {
@@ -611,6 +633,7 @@ const struct zcd_hv_ops zcd_hv_sim_ops = {
 	.handoff = sim_handoff,
 	.poll_returns = sim_poll_returns,
 	.revoke = sim_revoke,
+	.vm_set_credits = sim_vm_set_credits,
 	.vm_add = sim_vm_add,
 	.vm_remove = sim_vm_remove,
 	.vm_drained = sim_vm_drained,

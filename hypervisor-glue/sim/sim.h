@@ -52,18 +52,25 @@ struct sim_guest {
 	uint32_t nb_returns;
 	struct zcd_pcap_sink *sink; /* NULL = discard */
 	uint32_t frames_read; /* counts up to scribble_after */
+	/* sim.hold: buffers read and kept, oldest first (a ring of ring_size). */
+	struct zcd_ret_desc *held;
+	uint32_t held_first;
+	uint32_t nb_held;
+	uint32_t keep; /* how many it keeps: min(hold, credit limit / 2) */
 };
 
 struct sim_vm {
 	bool in_use; /* a VM of the configuration has this slot */
 	unsigned index; /* in cfg->vms, for messages */
-	uint32_t credits; /* grant slots and copy pages, each */
+	uint32_t credits; /* grant slots and copy pages, each: the most it may hold */
 	uint32_t pages_per_buf;
 	bool stall;
 	bool instant_return; /* no guest thread: handoff returns everything unread */
 	bool hostile; /* each return comes with a duplicate, a stale and a forged one */
 	uint32_t scribble_after; /* the guest breaks its ring after this many frames */
 	uint32_t reboot_every; /* the guest goes away after this many frames, then a new one comes */
+	uint32_t hold; /* the guest keeps this many buffers it read (sim.hold) */
+	uint32_t credit_limit; /* dataplane: announced to the guest; at most credits */
 	bool poll_mode; /* notify: poll: no events; the guest polls its ring */
 	char sink_path[ZCD_FILE_PATH_MAX];
 

@@ -175,8 +175,9 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 		free(refs);
 		return -1;
 	}
+	vm->ring_limit = atomic_load(&vm->credit_limit);
 	zcd_ring_format(&vm->ring, vm->ring_area, bytes, vm->ring_size, vm->ring_size,
-			vm->vc->credits);
+			vm->ring_limit);
 	port = xenevtchn_bind_unbound_port(hv->xce, vm->domid);
 	if (port < 0) {
 		LOG("%s: cannot open an event channel to domain %u: %s\n", vm->vc->name, vm->domid,
@@ -204,7 +205,7 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_RING_PAGES, "%u", vm->ring_pages) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_EVENT_CHANNEL, "%u", vm->port) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_BUFFER_PAGES, "%u", hv->pool.pages_per_buf) &&
-	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->vc->credits) &&
+	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->credits) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_NOTIFY_POLL, "%u",
 		       vm->vc->notify == ZCD_NOTIFY_POLL);
 	/* Frontend dir: the guest's, readable by us (as a toolstack sets it up). */
@@ -277,9 +278,9 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 	uint32_t *refs = NULL;
 	int rc = -1;
 
-	if (slots < 0 || slots > vm->vc->credits) {
+	if (slots < 0 || slots > vm->credits) {
 		LOG("%s: domain %u offers %lld copy slots (0-%u allowed)\n", vm->vc->name,
-		    vm->domid, slots, vm->vc->credits);
+		    vm->domid, slots, vm->credits);
 		return -1;
 	}
 	vm->copy_pages = (uint32_t)slots * ppb;

@@ -71,6 +71,8 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 			size <<= 1;
 		vm->index = i;
 		vm->vc = &cfg->vms[i];
+		vm->credits = cfg->vms[i].credits;
+		atomic_init(&vm->credit_limit, vm->credits);
 		vm->ring_size = size;
 		atomic_init(&vm->phase, XEN_IDLE);
 	}
@@ -124,6 +126,13 @@ static unsigned xen_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 		int phase = phase_of(vm);
 
 		if (phase == XEN_UP) {
+			uint32_t limit = atomic_load(&vm->credit_limit);
+
+			/* Credits changed while the ring was being set up. */
+			if (vm->ring_limit != limit) {
+				zcd_ring_announce_credits(&vm->ring, limit, 0);
+				vm->ring_limit = limit;
+			}
 			vm->reported_up = true;
 			atomic_store_explicit(&vm->phase, XEN_CONNECTED, memory_order_release);
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
@@ -140,6 +149,25 @@ static unsigned xen_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 		}
 	}
 	return n;
+}
+
+/* Told on the ring of a connected guest; a later guest's ring starts with it. */
+static void xen_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t credits,
+			       uint32_t give_back)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	if (vm == NULL)
+		return;
+	if (credits > vm->credits)
+		credits = vm->credits;
+	atomic_store(&vm->credit_limit, credits);
+	if (phase_of(vm) != XEN_CONNECTED)
+		return;
+	zcd_ring_announce_credits(&vm->ring, credits, give_back);
+	vm->ring_limit = credits;
+	if (vm->vc->notify == ZCD_NOTIFY_EVENT && xenevtchn_notify(hv->xce, vm->port) == 0)
+		xen_count(&vm->notifications, 1);
 }
 
 static void xen_vm_release(struct zcd_hv *hv, unsigned vm_index)
@@ -375,6 +403,7 @@ const struct zcd_hv_ops zcd_hv_xen_ops = {
 	.vm_connect = xen_vm_connect,
 	.poll_events = xen_poll_events,
 	.vm_release = xen_vm_release,
+	.vm_set_credits = xen_vm_set_credits,
 	.handoff = xen_handoff,
 	.poll_returns = xen_poll_returns,
 	.revoke = xen_revoke,

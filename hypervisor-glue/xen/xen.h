@@ -59,6 +59,8 @@ enum xen_phase {
 struct xen_vm {
 	unsigned index; /* in cfg->vms */
 	const struct zcd_vm_config *vc;
+	uint32_t credits; /* copy slots offered: the most it may ever hold */
+	_Atomic uint32_t credit_limit; /* what it may hold now (dataplane sets it) */
 	uint32_t ring_size; /* rx and return entries */
 	_Atomic int phase; /* enum xen_phase */
 
@@ -78,6 +80,7 @@ struct xen_vm {
 
 	/* Dataplane while CONNECTED and DRAINING (set up by control before UP). */
 	struct zcd_ring ring;
+	uint32_t ring_limit; /* the credit limit the guest was last told */
 	bool reported_up;
 	struct zcd_copy_slots copies; /* over copy_area */
 

@@ -35,6 +35,8 @@
 /* Below this many bytes copying costs the dataplane core less than
  * remapping (bench/RESULTS.md: the crossover of the two). */
 #define ZCD_COPY_THRESHOLD_DEFAULT 256
+#define ZCD_CREDIT_TIMEOUT_MS_DEFAULT 1000
+#define ZCD_CREDIT_TIMEOUT_MS_MAX 600000
 
 #define ZCD_UNKNOWN_UNICAST_DROP (-1)
 
@@ -71,6 +73,11 @@ struct zcd_vm_sim_config {
 	 * goes away, and a new one connects once everything is back; 0 = never
 	 * (tests and soak: guests coming and going). */
 	uint32_t reboot_every;
+	/* The guest keeps the last this many buffers it read (an application
+	 * holding on to them), at most half its credits, and gives each back
+	 * once that many newer ones came; asked to give some back, it does at
+	 * once.  0 = it gives every buffer back as soon as it read it. */
+	uint32_t hold;
 };
 
 struct zcd_vm_xen_config {
@@ -116,6 +123,7 @@ struct zcd_config {
 	uint32_t burst; /* dataplane.burst */
 	uint32_t buffers; /* dataplane.buffers; 0 = sized automatically */
 	uint32_t copy_threshold; /* dataplane.copy_threshold: unicast shorter is copied */
+	uint32_t credit_timeout_ms; /* dataplane.credit_timeout_ms: to give back after a credit cut */
 
 	struct zcd_vm_config vms[ZCD_MAX_VMS];
 	unsigned nb_vms;

@@ -173,6 +173,15 @@ struct zcd_hv_ops {
 	 */
 	void (*vm_remove)(struct zcd_hv *hv, unsigned vm);
 
+	/*
+	 * Optional (NULL: a VM's credits stay as they were at start).  VM vm
+	 * may hold credits frames from now on (at most what it was created
+	 * or added with) and is asked to return give_back of those it holds:
+	 * announce it on its ring and wake the guest.  A guest not connected
+	 * gets the new limit when it connects.  Not the hot path; no logging.
+	 */
+	void (*vm_set_credits)(struct zcd_hv *hv, unsigned vm, uint32_t credits, uint32_t give_back);
+
 	/* True when VM vm has consumed every descriptor delivered to it. */
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);
 

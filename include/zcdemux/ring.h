@@ -22,6 +22,16 @@
  * Both sides treat everything the other side can write as hostile: entries
  * are copied out once before they are checked, and indices are bounded
  * against private copies of the sizes, never re-read from the header.
+ *
+ * Credits: the guest may hold hdr.credits frames at once (delivered and not
+ * yet returned); the backend enforces it.  To change that while running,
+ * the backend writes credit_limit and give_back, then bumps credit_seq (and
+ * notifies, unless the guest polls).  give_back is how many of the frames
+ * the guest holds it must return without waiting for new ones, so that it
+ * ends up within the new limit.  A guest that has not done so within the
+ * backend's time limit gets no more frames, and what it holds is taken back
+ * as it lets go of it.  A guest that reads news reads it whole: sequence,
+ * fields, sequence again.
  */
 #ifndef ZCDEMUX_RING_H
 #define ZCDEMUX_RING_H
@@ -78,7 +88,7 @@ struct zcd_ring_hdr {
 	uint32_t rx_offset; /* bytes from the start of the area */
 	uint32_t ret_offset;
 	uint32_t area_bytes; /* whole shared area */
-	uint32_t credits; /* frames the guest may hold at once */
+	uint32_t credits; /* frames the guest may hold at once, at setup */
 	uint8_t pad0[ZCD_CACHE_LINE - 8 * sizeof(uint32_t)];
 
 	/* Backend produces rx descriptors. */
@@ -98,12 +108,20 @@ struct zcd_ring_hdr {
 	uint32_t ret_cons;
 	uint32_t ret_event;
 	uint8_t pad4[ZCD_CACHE_LINE - 2 * sizeof(uint32_t)];
+
+	/* Backend announces credit changes (see "Credits" above). */
+	uint32_t credit_seq; /* bumped after credit_limit and give_back are written */
+	uint32_t credit_limit; /* frames the guest may hold from now on */
+	uint32_t give_back; /* frames to return now, of those it holds */
+	uint8_t pad5[ZCD_CACHE_LINE - 3 * sizeof(uint32_t)];
 };
-_Static_assert(sizeof(struct zcd_ring_hdr) == 5 * ZCD_CACHE_LINE, "ring header layout");
+_Static_assert(sizeof(struct zcd_ring_hdr) == 6 * ZCD_CACHE_LINE, "ring header layout");
 _Static_assert(offsetof(struct zcd_ring_hdr, rx_prod) == 1 * ZCD_CACHE_LINE, "rx_prod line");
 _Static_assert(offsetof(struct zcd_ring_hdr, rx_cons) == 2 * ZCD_CACHE_LINE, "rx_cons line");
 _Static_assert(offsetof(struct zcd_ring_hdr, ret_prod) == 3 * ZCD_CACHE_LINE, "ret_prod line");
 _Static_assert(offsetof(struct zcd_ring_hdr, ret_cons) == 4 * ZCD_CACHE_LINE, "ret_cons line");
+_Static_assert(offsetof(struct zcd_ring_hdr, credit_seq) == 5 * ZCD_CACHE_LINE, "credit line");
+_Static_assert(sizeof(struct zcd_ring_hdr) <= ZCD_PAGE_SIZE, "the header fits its page");
 
 /* Bytes of shared area needed for the given ring sizes, rounded to pages. */
 static inline size_t zcd_ring_area_bytes(uint32_t rx_size, uint32_t ret_size)
@@ -131,6 +149,7 @@ struct zcd_ring {
 	uint32_t ret_prod; /* guest: next return slot to fill */
 	uint32_t ret_published; /* guest: value last stored in hdr->ret_prod */
 	uint32_t ret_cons; /* backend: next return slot to read */
+	uint32_t credit_seq; /* backend: last announcement; guest: last one read */
 };
 
 static inline bool zcd_ring_is_pow2(uint32_t v)
@@ -212,7 +231,42 @@ static inline int zcd_ring_attach(struct zcd_ring *r, void *area, size_t area_by
 	r->rx_cons = zcd_ring_load_acquire(&r->hdr->rx_cons);
 	r->ret_prod = zcd_ring_load_acquire(&r->hdr->ret_prod);
 	r->ret_published = r->ret_prod;
+	r->credit_seq = zcd_ring_load_acquire(&r->hdr->credit_seq);
 	return 0;
+}
+
+/* ---- credit announcements ---- */
+
+/* Backend: the guest may hold limit frames from now on and must return give_back now. */
+static inline void zcd_ring_announce_credits(struct zcd_ring *r, uint32_t limit,
+					     uint32_t give_back)
+{
+	/* Odd while being written, so that a guest reading meanwhile retries. */
+	zcd_ring_store_release(&r->hdr->credit_seq, ++r->credit_seq);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&r->hdr->credit_limit, limit, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->hdr->give_back, give_back, __ATOMIC_RELAXED);
+	zcd_ring_store_release(&r->hdr->credit_seq, ++r->credit_seq);
+}
+
+/*
+ * Guest: true, with the announcement's fields, if one came since the last
+ * call.  A backend in the middle of writing one (odd sequence) is news for
+ * the next call.
+ */
+static inline bool zcd_ring_credit_news(struct zcd_ring *r, uint32_t *limit, uint32_t *give_back)
+{
+	uint32_t seq = zcd_ring_load_acquire(&r->hdr->credit_seq);
+
+	if (seq == r->credit_seq || (seq & 1) != 0)
+		return false;
+	*limit = __atomic_load_n(&r->hdr->credit_limit, __ATOMIC_RELAXED);
+	*give_back = __atomic_load_n(&r->hdr->give_back, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&r->hdr->credit_seq, __ATOMIC_RELAXED) != seq)
+		return false;
+	r->credit_seq = seq;
+	return true;
 }
 
 /*

@@ -26,6 +26,18 @@ net_af_packet, at a bounded rate, so that the reloads land mid-stream).
           may then be reordered across the queues, so sinks are compared
           as sets: every frame of vm1 and of vm3's first MAC, some of the
           others, and every count as above.
+  credits  3000 frames round robin to three VMs with 64, 32 and 64 credits:
+          vm1's guest keeps its last 24 buffers (sim.hold), vm2's never
+          returns any (stall).  A third of the way in, SIGHUP applies credits
+          of 16, 8 and 16 with credit_timeout_ms 200.  vm1 is asked to give
+          back what it holds over 16 and does (no time-out; it keeps
+          receiving); vm2 is asked for 24 of its 32, gives nothing, and is cut
+          off after 200 ms: its remapped buffers are taken back (copied
+          frames are in its own pages), its later frames are dropped.  Two thirds in, /zcdemux/reload of a file raising vm1
+          to 128 credits (more than it connected with) is rejected with the
+          file, line and key, and SIGHUP raises vm3 back to 64.  Every frame
+          is delivered or counted as dropped, in order per VM; the pool is
+          whole.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import os
 import signal
 import subprocess
 import time
+from typing import Optional
 
 import zcdgen
 
@@ -82,6 +95,94 @@ def _write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+class _Live:
+    """zcdemux in a fresh netns reading zcdb with net_af_packet, fed a pcap by
+    zcd-replay at RATE; steps [(seconds, fn(live))] run while it sends.  After
+    the traffic, settle(stats) (or a quiet second) and at_end(live), then
+    SIGINT.  Results in .probs, .res, .stats, .answers."""
+
+    def __init__(self, ctx, run, name: str, wd: str, lcores: int, config: str):
+        self.ctx, self.run, self.name, self.wd = ctx, run, name, wd
+        self.lcores, self.config = lcores, config
+        self.probs, self.res, self.stats, self.answers = [], None, None, {}
+        self.daemon, self.tel, self.elapsed = None, None, 0.0
+
+    def reload_by_telemetry(self, key: str) -> None:
+        self.answers[key] = self.run.telemetry_query(self.tel, "/zcdemux/reload")
+
+    def sighup(self) -> None:
+        self.daemon.proc.send_signal(signal.SIGHUP)
+
+    def current_stats(self) -> Optional[dict]:
+        try:
+            with open(self.daemon.stats) as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
+
+    def _settle(self, frames: int, settle) -> None:
+        end, last, quiet = time.monotonic() + self.ctx.timeout / 2, None, 0
+        while time.monotonic() < end and self.daemon.proc.poll() is None:
+            st = self.current_stats()
+            if st is not None and st["ports"][0]["rx_packets"] >= frames:
+                if settle(st) or quiet >= 10:  # or nothing moved for two seconds
+                    return
+                quiet = quiet + 1 if st == last else 0
+                last = st
+            time.sleep(0.2)
+
+    def go(self, traffic: str, frames: int, steps: list, settle, at_end=None) -> bool:
+        run, t0 = self.run, time.monotonic()
+        try:
+            with run._VethNs(self.name) as net:
+                self.daemon = run._NsDaemon(self.ctx, self.name, self.wd, net, self.config)
+                argv = self.daemon.argv
+                argv[argv.index("-l") + 1] = f"0-{self.lcores - 1}"
+                prefix = argv[argv.index("--file-prefix") + 1]
+                self.tel = os.path.join(run._dpdk_runtime_dir(prefix), "dpdk_telemetry.v2")
+                try:
+                    err = self.daemon.start()
+                    if err:
+                        self.probs.append(err)
+                    else:
+                        replay = subprocess.Popen(
+                            net.cmd([run.REPLAY, "--rate", str(RATE), "zcda", traffic]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                        started = time.monotonic()
+                        for at, fn in steps:
+                            time.sleep(max(0.0, started + at - time.monotonic()))
+                            fn(self)
+                        _, errout = replay.communicate(timeout=self.ctx.timeout)
+                        if replay.returncode != 0:
+                            self.probs.append(f"zcd-replay failed: {errout.strip()}")
+                        self._settle(frames, settle)
+                        if at_end is not None:
+                            at_end(self)
+                finally:
+                    self.res = self.daemon.stop()
+        except subprocess.CalledProcessError as ex:
+            err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else ex.stderr
+            self.probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err}")
+        self.elapsed = time.monotonic() - t0
+        if self.res is None or self.probs:
+            return False
+        self.probs += run.sanitizer_problems(self.res)
+        if self.res.timed_out or self.res.rc != 0:
+            self.probs.append(f"exit status {self.res.rc}; stderr tail:\n{run.tail(self.res.stderr)}")
+            return False
+        try:
+            with open(self.daemon.stats) as fh:
+                self.stats = json.load(fh)
+        except (OSError, ValueError) as ex:
+            self.probs.append(f"stats JSON: {ex}")
+            return False
+        return True
+
+
+def _all_returned(st: dict) -> bool:
+    return all(v["returned"] == v["rx_packets"] for v in st["vms"])
+
+
 def test_reload(ctx, run, name: str, lcores: int) -> "run.Outcome":
     if os.geteuid() != 0:
         return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
@@ -99,51 +200,21 @@ def test_reload(ctx, run, name: str, lcores: int) -> "run.Outcome":
     broken_text = _config(port, sinks, after, broken=True)
     broken_line = broken_text.splitlines().index("    macs: [\"02:00:00:00:04:zz\"]") + 1
 
-    probs, res, answers = [], None, {}
-    t0 = time.monotonic()
-    try:
-        with run._VethNs(name) as net:
-            daemon = run._NsDaemon(ctx, name, wd, net, config)
-            daemon.argv[daemon.argv.index("-l") + 1] = f"0-{lcores - 1}"
-            prefix = daemon.argv[daemon.argv.index("--file-prefix") + 1]
-            tel = os.path.join(run._dpdk_runtime_dir(prefix), "dpdk_telemetry.v2")
-            try:
-                err = daemon.start()
-                if err:
-                    probs.append(err)
-                else:
-                    replay = subprocess.Popen(net.cmd([run.REPLAY, "--rate", str(RATE), "zcda",
-                                                       traffic]),
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              text=True)
-                    time.sleep(FRAMES / RATE / 4)
-                    _write(config, broken_text)
-                    answers["broken"] = run.telemetry_query(tel, "/zcdemux/reload")
-                    time.sleep(FRAMES / RATE / 4)
-                    _write(config, _config(port, sinks, after))
-                    daemon.proc.send_signal(signal.SIGHUP)
-                    out, errout = replay.communicate(timeout=ctx.timeout)
-                    if replay.returncode != 0:
-                        probs.append(f"zcd-replay failed: {errout.strip()}")
-                    daemon.wait_settled(FRAMES, ctx.timeout / 2)
-                    answers["same"] = run.telemetry_query(tel, "/zcdemux/reload")
-            finally:
-                res = daemon.stop()
-    except subprocess.CalledProcessError as ex:
-        err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else ex.stderr
-        probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err}")
-    elapsed = time.monotonic() - t0
-    if res is None or probs:
+    def broken(live):
+        _write(config, broken_text)
+        live.reload_by_telemetry("broken")
+
+    def good(live):
+        _write(config, _config(port, sinks, after))
+        live.sighup()
+
+    live = _Live(ctx, run, name, wd, lcores, config)
+    seconds = FRAMES / RATE
+    ok = live.go(traffic, FRAMES, [(seconds / 4, broken), (seconds / 2, good)], _all_returned,
+                 lambda lv: lv.reload_by_telemetry("same"))
+    probs, res, st, answers, elapsed = live.probs, live.res, live.stats, live.answers, live.elapsed
+    if not ok:
         return run.Outcome(name, probs, elapsed)
-    probs += run.sanitizer_problems(res)
-    if res.timed_out or res.rc != 0:
-        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
-                           elapsed)
-    try:
-        with open(daemon.stats) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError) as ex:
-        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed)
 
     want_broken = f"rejected: {config}:{broken_line}: vms[2].macs"
     if not str(answers.get("broken", "")).startswith(want_broken):
@@ -225,3 +296,115 @@ def test_reload(ctx, run, name: str, lcores: int) -> "run.Outcome":
     note = (f"lcores {lc}: vm2 read {len(got['vm2'])} before removal, vm3's new MAC {len(vm3_second)}, "
             f"vm4 {len(got['vm4'])}; {st['drops']['unknown_unicast']} to unknown MACs")
     return run.Outcome(name, probs, elapsed, note)
+
+
+CREDIT_FRAMES = 3000
+
+
+def _credit_config(port: str, sinks: dict, credits: dict, timeout_ms: int) -> str:
+    lines = ["ports:", "  - name: uplink", f"    devargs: \"{port}\"",
+             "hypervisor:", "  backend: sim", "dataplane:", "  buffers: 4096",
+             f"  credit_timeout_ms: {timeout_ms}", "vms:"]
+    guest = {"vm1": "      hold: 24", "vm2": "      stall: true", "vm3": None}
+    for name in ("vm1", "vm2", "vm3"):
+        lines += [f"  - name: {name}", f"    macs: [\"{MACS[name]}\"]",
+                  f"    credits: {credits[name]}", "    sim:", f"      sink: \"{sinks[name]}\""]
+        if guest[name]:
+            lines.append(guest[name])
+    return "\n".join(lines) + "\n"
+
+
+def test_credits(ctx, run) -> "run.Outcome":
+    name = "credits"
+    if os.geteuid() != 0:
+        return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
+    wd = run.fresh_dir(os.path.join(ctx.work, name))
+    order = ["vm1", "vm2", "vm3"]
+    frames = [zcdgen.build_frame("credits", seq, zcdgen.parse_mac(MACS[order[seq % 3]]),
+                                 64 + (seq * 37) % 1400) for seq in range(CREDIT_FRAMES)]
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, frames)
+    sinks = {v: os.path.join(wd, f"{v}.pcap") for v in order}
+    port = "net_af_packet0,iface=zcdb,framecnt=4096"
+    config = os.path.join(wd, "zcdemux.yaml")
+    _write(config, _credit_config(port, sinks, {"vm1": 64, "vm2": 32, "vm3": 64}, 1000))
+    too_many = _credit_config(port, sinks, {"vm1": 128, "vm2": 8, "vm3": 64}, 200)
+    too_many_line = too_many.splitlines().index("  - name: vm1") + 1
+
+    def cut(live):
+        _write(config, _credit_config(port, sinks, {"vm1": 16, "vm2": 8, "vm3": 16}, 200))
+        live.sighup()
+
+    def over_cap(live):
+        _write(config, too_many)
+        live.reload_by_telemetry("over_cap")
+
+    def raise_vm3(live):
+        _write(config, _credit_config(port, sinks, {"vm1": 16, "vm2": 8, "vm3": 64}, 200))
+        live.sighup()
+
+    seconds = CREDIT_FRAMES / RATE
+    live = _Live(ctx, run, name, wd, 1, config)
+    ok = live.go(traffic, CREDIT_FRAMES,
+                 [(seconds / 3, cut), (seconds * 2 / 3, over_cap), (seconds * 2 / 3 + 0.1, raise_vm3)],
+                 lambda st: False)
+    probs, res, st = live.probs, live.res, live.stats
+    if not ok:
+        return run.Outcome(name, probs, live.elapsed)
+
+    want = (f"rejected: {config}:{too_many_line}: vms[0].credits: 128 is more than the 64 vm1 "
+            "was connected with")
+    if not str(live.answers.get("over_cap", "")).startswith(want):
+        probs.append(f"/zcdemux/reload answered {live.answers.get('over_cap')!r}, expected {want}...")
+    vms = {v["name"]: v for v in st["vms"]}
+    meant = {v: [s for s in range(CREDIT_FRAMES) if order[s % 3] == v] for v in order}
+    got = {v: _sink_seqs(sinks[v]) for v in order}
+    for v in order:
+        vm = vms[v]
+        dropped = vm["dropped_no_credit"] + vm["dropped_disconnected"]
+        if vm["rx_packets"] + dropped != len(meant[v]):
+            probs.append(f"{v}: delivered {vm['rx_packets']} + dropped {dropped} != "
+                         f"{len(meant[v])} frames meant for it")
+        # Held at exit: vm1 keeps its last 8 (credits 16 / 2); copies it holds are
+        # in its own pages and are not taken back.
+        held = {"vm1": 8, "vm2": vm["rx_packets"], "vm3": 0}[v]
+        if not 0 <= vm["rx_packets"] - vm["returned"] - vm["reclaimed"] <= held:
+            probs.append(f"{v}: returned {vm['returned']} + taken back {vm['reclaimed']} "
+                         f"leaves more than {held} of {vm['rx_packets']} unaccounted")
+        pos = 0
+        for sq in got[v]:  # in order, and only its own
+            while pos < len(meant[v]) and meant[v][pos] != sq:
+                pos += 1
+            if pos == len(meant[v]):
+                probs.append(f"{v}: its sink has a frame out of order or not its own")
+                break
+            pos += 1
+    vm1, vm2, vm3 = vms["vm1"], vms["vm2"], vms["vm3"]
+    checks = [
+        ("vm1: credits cut to 16: asked to give back" in res.stderr,
+         "no 'vm1: credits cut to 16: asked to give back' line"),
+        (vm1["credit_timeouts"] == 0 and vm1["credits"] == 16,
+         f"vm1: credit_timeouts {vm1['credit_timeouts']}, credits {vm1['credits']}"),
+        (got["vm1"] and got["vm1"][-1] > CREDIT_FRAMES * 2 // 3,
+         "vm1 got nothing in the last third: it should still receive"),
+        (f"vm2: still 24 buffers over its credits after 200 ms: cut off, taking back "
+         f"{vm2['remapped']} buffers" in res.stderr,
+         f"no line saying vm2 was cut off, taking back its {vm2['remapped']} remapped buffers"),
+        (vm2["credit_timeouts"] == 1 and vm2["rx_packets"] == 32
+         and vm2["reclaimed"] == vm2["remapped"] and vm2["returned"] == 0,
+         f"vm2: credit_timeouts {vm2['credit_timeouts']}, rx_packets {vm2['rx_packets']}, "
+         f"reclaimed {vm2['reclaimed']}, returned {vm2['returned']}"),
+        (got["vm2"] == meant["vm2"][:32], "vm2's sink is not its first 32 frames"),
+        (vm2["dropped_disconnected"] > 0, "vm2: nothing dropped after the cut-off"),
+        (vm3["credit_timeouts"] == 0 and vm3["credits"] == 64,
+         f"vm3: credit_timeouts {vm3['credit_timeouts']}, credits {vm3['credits']}"),
+        (st["ports"][0]["rx_packets"] == CREDIT_FRAMES,
+         f"port received {st['ports'][0]['rx_packets']} of {CREDIT_FRAMES}"),
+        (sum(st["drops"].values()) == 0, f"drops {st['drops']}"),
+        (st["reloads"] == {"applied": 2, "rejected": 1}, f"reloads {st['reloads']}"),
+    ]
+    probs += [msg for ok, msg in checks if not ok]
+    probs += run.check_pool(st)
+    note = (f"vm1 {vm1['rx_packets']} delivered, {vm1['dropped_no_credit']} over credits; "
+            f"vm2 cut off after 32; vm3 {vm3['rx_packets']}")
+    return run.Outcome(name, probs, live.elapsed, note)

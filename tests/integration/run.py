@@ -1446,6 +1446,7 @@ def main(argv=None) -> int:
     tests.append(("reload", lambda: reload_test.test_reload(ctx, sys.modules[__name__], "reload", 1)))
     tests.append(("reload_two_lcores", lambda: reload_test.test_reload(
         ctx, sys.modules[__name__], "reload_two_lcores", 2)))
+    tests.append(("credits", lambda: reload_test.test_credits(ctx, sys.modules[__name__])))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))

@@ -156,6 +156,7 @@ static void test_full_file(void)
 	CHECK_EQ(cfg->rx_descriptors, 1024);
 	CHECK_EQ(cfg->burst, 64);
 	CHECK_EQ(cfg->buffers, 4096);
+	CHECK_EQ(cfg->credit_timeout_ms, 250);
 
 	CHECK_EQ(cfg->nb_vms, 3);
 	vm = &cfg->vms[0];
@@ -168,7 +169,7 @@ static void test_full_file(void)
 	CHECK_EQ(vm->notify, ZCD_NOTIFY_EVENT);
 	CHECK(strcmp(vm->sim.sink, "out/vm1.pcap") == 0);
 	CHECK(vm->sim.stall);
-	CHECK_EQ(vm->line, 20);
+	CHECK_EQ(vm->line, 21);
 
 	vm = &cfg->vms[1];
 	CHECK(strcmp(vm->name, "vm2") == 0);
@@ -180,7 +181,8 @@ static void test_full_file(void)
 	CHECK_EQ(vm->notify, ZCD_NOTIFY_POLL);
 	CHECK(strcmp(vm->sim.sink, "") == 0);
 	CHECK(!vm->sim.stall);
-	CHECK_EQ(vm->line, 27);
+	CHECK_EQ(vm->sim.hold, 100);
+	CHECK_EQ(vm->line, 28);
 
 	vm = &cfg->vms[2];
 	CHECK(strcmp(vm->name, "vm3") == 0);
@@ -188,7 +190,7 @@ static void test_full_file(void)
 	check_mac(vm->macs[0], 0x02, 0, 0, 0, 0, 0x01);
 	CHECK_EQ(vm->vlan, 4094);
 	CHECK_EQ(vm->credits, ZCD_CREDITS_MIN);
-	CHECK_EQ(vm->line, 34);
+	CHECK_EQ(vm->line, 35);
 
 	zcd_config_free(cfg);
 }
@@ -229,6 +231,7 @@ static void test_defaults(void)
 	CHECK_EQ(cfg->burst, ZCD_BURST_DEFAULT);
 	CHECK_EQ(cfg->buffers, 0);
 	CHECK_EQ(cfg->copy_threshold, ZCD_COPY_THRESHOLD_DEFAULT);
+	CHECK_EQ(cfg->credit_timeout_ms, ZCD_CREDIT_TIMEOUT_MS_DEFAULT);
 	CHECK_EQ(cfg->iommu_mode, ZCD_IOMMU_STRICT);
 	CHECK_EQ(cfg->iommu_deferred_batch, ZCD_DEFERRED_BATCH_DEFAULT);
 	CHECK_EQ(cfg->iommu_deferred_us, ZCD_DEFERRED_US_DEFAULT);
@@ -240,6 +243,7 @@ static void test_defaults(void)
 	CHECK_EQ(cfg->vms[0].credits, ZCD_CREDITS_DEFAULT);
 	CHECK(strcmp(cfg->vms[0].sim.sink, "") == 0);
 	CHECK(!cfg->vms[0].sim.stall);
+	CHECK_EQ(cfg->vms[0].sim.hold, 0);
 	zcd_config_free(cfg);
 }
 
@@ -256,6 +260,7 @@ static void test_edge_values(void)
 				   "  burst: 1\n"
 				   "  buffers: 4194304\n"
 				   "  copy_threshold: 9018\n"
+				   "  credit_timeout_ms: 600000\n"
 				   "vms: [{name: a, macs: [\"fe:ff:ff:ff:ff:ff\"], xen: {domid: 32751}}]\n"
 				   "ports: [{name: p, devargs: x}]\n";
 	char path[sizeof(TEMP_TEMPLATE)], err[512] = "";
@@ -282,6 +287,7 @@ static void test_edge_values(void)
 		CHECK_EQ(cfg->burst, ZCD_BURST_MIN);
 		CHECK_EQ(cfg->buffers, ZCD_BUFFERS_MAX);
 		CHECK_EQ(cfg->copy_threshold, 9018);
+		CHECK_EQ(cfg->credit_timeout_ms, ZCD_CREDIT_TIMEOUT_MS_MAX);
 		CHECK_EQ(cfg->vms[0].xen.domid, ZCD_DOMID_MAX);
 		check_mac(cfg->vms[0].macs[0], 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff);
 	} else {
@@ -388,14 +394,21 @@ static const struct error_case error_cases[] = {
 	  "boolean" },
 	{ "unknown dataplane key", HEAD VM1 "dataplane:\n  cores: 2\n", 10, "dataplane.cores",
 	  "unknown key (allowed: mtu, unknown_unicast, rx_descriptors, burst, buffers, "
-	  "copy_threshold)" },
+	  "copy_threshold, credit_timeout_ms)" },
+	{ "credit_timeout_ms zero", HEAD VM1 "dataplane:\n  credit_timeout_ms: 0\n", 10,
+	  "dataplane.credit_timeout_ms", "0 is out of range (1..600000)" },
 	{ "unknown vm key", HEAD VM1 "    color: red\n", 9, "vms[0].color",
 	  "unknown key (allowed: name, macs, vlan, credits, notify, sim, xen)" },
 	{ "notify not a mode", HEAD VM1 "    notify: interrupt\n", 9, "vms[0].notify",
 	  "\"interrupt\" is not a mode (event or poll)" },
 	{ "unknown sim key", HEAD VM1 "    sim: {sink: a, drop: true}\n", 9, "vms[0].sim.drop",
 	  "unknown key (allowed: sink, stall, instant_return, hostile, scribble_after, "
-	  "reboot_every)" },
+	  "reboot_every, hold)" },
+	{ "hold with stall", HEAD VM1 "    sim: {stall: true, hold: 4}\n", 9, "vms[0].sim.hold",
+	  "a guest that holds buffers does none of instant_return, stall, hostile, "
+	  "scribble_after or reboot_every" },
+	{ "hold too many", HEAD VM1 "    sim: {hold: 32769}\n", 9, "vms[0].sim.hold",
+	  "32769 is out of range (0..32768)" },
 	{ "instant_return with stall", HEAD VM1 "    sim: {stall: true, instant_return: true}\n", 9,
 	  "vms[0].sim.instant_return", "neither stalls nor writes a sink" },
 	{ "instant_return with a sink", HEAD VM1 "    sim:\n      sink: a.pcap\n      instant_return: true\n",

@@ -67,7 +67,7 @@ static void three_vms(char *out, size_t len, unsigned vm3_credits, const char *v
 
 struct fixture {
 	struct zcd_config *run;
-	enum zcd_vm_slot slots[ZCD_MAX_VMS];
+	struct zcd_running_slot slots[ZCD_MAX_VMS];
 	struct zcd_reload_plan plan;
 	char err[1024];
 };
@@ -80,7 +80,8 @@ static void fixture_init(struct fixture *fx)
 	memset(fx, 0, sizeof(*fx));
 	fx->run = load("", vms);
 	for (unsigned k = 0; k < fx->run->nb_vms; k++)
-		fx->slots[k] = ZCD_VM_SERVING;
+		fx->slots[k] = (struct zcd_running_slot){.state = ZCD_VM_SERVING,
+							 .credit_cap = fx->run->vms[k].credits};
 }
 
 static int plan(struct fixture *fx, const struct zcd_config *next, uint64_t room)
@@ -133,14 +134,14 @@ static void test_add_remove(void)
 	CHECK(!fx.plan.removed[0] && !fx.plan.removed[2]);
 
 	/* Once vm2's slot is free again, a new VM takes it. */
-	fx.slots[1] = ZCD_VM_FREE;
+	fx.slots[1].state = ZCD_VM_FREE;
 	CHECK_EQ(plan(&fx, next, 1000), 0);
 	CHECK_EQ(fx.plan.slot_of[0], 1);
 	CHECK_EQ(fx.plan.nb_removed, 0);
 	zcd_config_free(next);
 
 	/* While it drains, vm2 cannot come back under its name. */
-	fx.slots[1] = ZCD_VM_REMOVING;
+	fx.slots[1].state = ZCD_VM_REMOVING;
 	three_vms(vms, sizeof(vms), 64, "02:00:00:00:03:01");
 	next = load("", vms);
 	CHECK_EQ(plan(&fx, next, 1000), -1);
@@ -164,12 +165,27 @@ static void test_readdress_and_credits(void)
 	CHECK_EQ(fx.plan.nb_added + fx.plan.nb_removed + fx.plan.nb_credits_changed, 0);
 	zcd_config_free(next);
 
-	three_vms(vms, sizeof(vms), 100, "02:00:00:00:03:01");
-	next = load("", vms);
+	three_vms(vms, sizeof(vms), 16, "02:00:00:00:03:01");
+	next = load("  credit_timeout_ms: 50\n", vms);
 	CHECK_EQ(plan(&fx, next, 1000), 0);
 	CHECK_EQ(fx.plan.nb_credits_changed, 1);
 	CHECK(fx.plan.credits_changed[2]);
+	CHECK(fx.plan.credit_timeout_changed);
 	CHECK_EQ(fx.plan.nb_readdressed, 0);
+	zcd_config_free(next);
+
+	/* Up again, but not beyond what vm3 was connected with. */
+	fx.run->vms[2].credits = 16;
+	three_vms(vms, sizeof(vms), 64, "02:00:00:00:03:01");
+	next = load("", vms);
+	CHECK_EQ(plan(&fx, next, 1000), 0);
+	CHECK(fx.plan.credits_changed[2]);
+	zcd_config_free(next);
+	three_vms(vms, sizeof(vms), 65, "02:00:00:00:03:01");
+	next = load("", vms);
+	CHECK_EQ(plan(&fx, next, 1000), -1);
+	CHECK_STR_CONTAINS(fx.err, ":15: vms[2].credits: 65 is more than the 64 vm3 was "
+				   "connected with; remove it in one reload and add it back in the next");
 	zcd_config_free(next);
 	zcd_config_free(fx.run);
 }

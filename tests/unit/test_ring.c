@@ -364,6 +364,47 @@ static void test_hostile_indices(void)
 	free(p.area);
 }
 
+/* Credit announcements: each read once, whole; one half written is not news yet. */
+static void test_credit_news(void)
+{
+	struct ring_pair p;
+	uint32_t limit = 0, give_back = 0;
+
+	if (pair_open(&p) != 0) {
+		CHECK(!"pair_open");
+		return;
+	}
+	CHECK(!zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	zcd_ring_announce_credits(&p.backend, 2, 1);
+	CHECK(zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	CHECK_EQ(limit, 2);
+	CHECK_EQ(give_back, 1);
+	CHECK(!zcd_ring_credit_news(&p.guest, &limit, &give_back));
+
+	/* The backend in the middle of writing: odd sequence. */
+	p.backend.hdr->credit_seq++;
+	p.backend.hdr->credit_limit = 3;
+	CHECK(!zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	p.backend.hdr->give_back = 0;
+	p.backend.hdr->credit_seq++;
+	p.backend.credit_seq += 2;
+	CHECK(zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	CHECK_EQ(limit, 3);
+	CHECK_EQ(give_back, 0);
+
+	/* Two announcements between reads: the guest sees the last one. */
+	zcd_ring_announce_credits(&p.backend, 4, 0);
+	zcd_ring_announce_credits(&p.backend, 1, 3);
+	CHECK(zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	CHECK_EQ(limit, 1);
+	CHECK_EQ(give_back, 3);
+
+	/* A guest attaching later starts from the current sequence. */
+	CHECK_EQ(zcd_ring_attach(&p.guest, p.area, p.bytes), 0);
+	CHECK(!zcd_ring_credit_news(&p.guest, &limit, &give_back));
+	free(p.area);
+}
+
 int main(void)
 {
 	test_sizes();
@@ -374,5 +415,6 @@ int main(void)
 	test_ret_wraparound();
 	test_need_event();
 	test_hostile_indices();
+	test_credit_news();
 	return check_report("test_ring");
 }

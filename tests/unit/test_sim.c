@@ -920,6 +920,104 @@ static void test_instant_return(void)
 	fixture_close(&f);
 }
 
+/* Return ids collected until want arrived, in the order the guest gave them. */
+static void check_returned_ids(struct fixture *f, unsigned vm, const uint32_t *want, unsigned n)
+{
+	struct zcd_hv_return rets[MAX_FRAMES];
+	uint32_t copies;
+	unsigned got = collect_returns(f, vm, rets, n, 0, &copies);
+
+	CHECK_EQ(got, n);
+	for (unsigned i = 0; i < n && i < got; i++)
+		CHECK_EQ(rets[i].buf_id, want[i]);
+}
+
+/*
+ * sim.hold: the guest keeps its last buffers; a credit cut announced on the
+ * ring makes it give back what was asked for at once and keep fewer.
+ */
+static void test_hold_and_credit_cut(void)
+{
+	static const uint32_t first[] = {0, 1, 2, 3}, asked[] = {4, 5, 6, 7}, later[] = {8};
+	struct zcd_handoff items[11];
+	struct fixture f;
+	char err[256];
+
+	if (fixture_open(&f, 1, 16, 32, 1, 0, false, false) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	sim_vm_of(&f, 0)->hold = 6; /* keeps min(6, 16 / 2) */
+	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < 10; i++)
+		items[i] = remap_item(&f, NULL, i, 1, 0, 64);
+	CHECK_EQ(f.ops->handoff(f.hv, 0, items, 10), 10);
+	CHECK(wait_rx_packets(&f, 0, 10));
+	check_returned_ids(&f, 0, first, 4);
+
+	/* Limit 4, give back 2 of the 6 held: it keeps min(6, 4 / 2) = 2. */
+	f.ops->vm_set_credits(f.hv, 0, 4, 2);
+	CHECK_EQ(sim_vm_of(&f, 0)->ring.hdr->credit_limit, 4);
+	CHECK_EQ(sim_vm_of(&f, 0)->ring.hdr->give_back, 2);
+	CHECK_EQ(sim_vm_of(&f, 0)->ring.hdr->credit_seq, 2);
+	check_returned_ids(&f, 0, asked, 4);
+
+	items[10] = remap_item(&f, NULL, 10, 1, 0, 64);
+	CHECK_EQ(f.ops->handoff(f.hv, 0, &items[10], 1), 1);
+	CHECK(wait_rx_packets(&f, 0, 11));
+	check_returned_ids(&f, 0, later, 1);
+
+	/* Never above what the VM was set up with. */
+	f.ops->vm_set_credits(f.hv, 0, 100, 0);
+	CHECK_EQ(sim_vm_of(&f, 0)->ring.hdr->credit_limit, 16);
+	CHECK(f.ops->vm_drained(f.hv, 0));
+	fixture_close(&f);
+}
+
+/* VMs taken in and let go while the others run; their slots are reused. */
+static void test_add_remove(void)
+{
+	static struct expected_frames exp;
+	struct zcd_vm_config vc = {.name = "added", .credits = 8};
+	struct zcd_hv_return rets[MAX_FRAMES];
+	struct zcd_handoff item;
+	struct fixture f;
+	uint32_t copies, id = 3;
+	char err[256] = "";
+	bool revoked;
+
+	exp.count = 0;
+	if (fixture_open(&f, 1, 8, 16, 1, 0, false, true) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	CHECK_EQ(f.ops->vm_add(f.hv, 0, &vc, err, sizeof(err)), -1);
+	CHECK_STR_CONTAINS(err, "vms[0]: index in use");
+	CHECK_EQ(f.ops->vm_connect(f.hv, 5, err, sizeof(err)), -1);
+	CHECK_STR_CONTAINS(err, "vms[5]: no such VM");
+	CHECK_EQ(f.ops->vm_add(f.hv, 5, &vc, err, sizeof(err)), 0);
+	CHECK_EQ(f.ops->vm_connect(f.hv, 5, err, sizeof(err)), 0);
+	item = remap_item(&f, &exp, id, 1, 0, 64);
+	CHECK_EQ(f.ops->handoff(f.hv, 5, &item, 1), 1);
+	CHECK(wait_rx_packets(&f, 5, 1));
+	CHECK_EQ(collect_returns(&f, 5, rets, 1, 0, &copies), 1);
+	CHECK_EQ(f.ops->revoke(f.hv, 5, &id, 1, &revoked), 1);
+
+	f.ops->vm_disconnect(f.hv, 5);
+	f.ops->vm_remove(f.hv, 5);
+	CHECK(!sim_vm_of(&f, 5)->in_use);
+	CHECK_EQ(f.ops->handoff(f.hv, 5, &item, 1), 0);
+	CHECK_EQ(f.ops->vm_add(f.hv, 5, &vc, err, sizeof(err)), 0);
+	CHECK_EQ(f.ops->vm_connect(f.hv, 5, err, sizeof(err)), 0);
+	/* VM 0 was not disturbed. */
+	item = remap_item(&f, NULL, 4, 1, 0, 64);
+	CHECK_EQ(f.ops->handoff(f.hv, 0, &item, 1), 1);
+	CHECK(wait_rx_packets(&f, 0, 1));
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	test_control_errors();
@@ -934,5 +1032,7 @@ int main(void)
 	test_disconnect_drains();
 	test_instant_return();
 	test_broken_ring_reported_down();
+	test_hold_and_credit_cut();
+	test_add_remove();
 	return check_report("test_sim");
 }
