@@ -385,7 +385,7 @@ static int run_case(const struct bench_opts *o, enum bench_mode mode, uint32_t s
 			goto out;
 		build_frame(templates[v], size, v, mode != MODE_DROP);
 	}
-	if (zcd_dataplane_init(&dp, cfg) != 0)
+	if (zcd_dataplane_init(&dp, cfg, NULL) != 0)
 		goto out;
 	/* The guests come up as the loop polls for events. */
 	while (zcd_dataplane_poll_events(&dp) != 0)

@@ -240,31 +240,46 @@ static void ports_close(struct zcd_dataplane *dp)
 }
 
 /*
- * As many workers as the ports have RX queues: worker 0 on the main lcore,
- * the others on the EAL's other lcores in order.  Returns the RX queues
- * of all ports together.
+ * As many workers as the ports have RX queues.  Returns the RX queues of
+ * all ports together.
  */
-static unsigned workers_assign(struct zcd_dataplane *dp)
+static unsigned workers_count(struct zcd_dataplane *dp)
 {
-	unsigned nb_queues = 0, w = 1, lcore;
+	unsigned nb_queues = 0;
 
 	dp->nb_workers = 1;
 	for (unsigned p = 0; p < dp->nb_ports; p++) {
 		dp->nb_workers = RTE_MAX(dp->nb_workers, (unsigned)dp->ports[p].nb_rx_queues);
 		nb_queues += dp->ports[p].nb_rx_queues;
 	}
-	dp->workers[0] = (struct zcd_worker){.index = 0, .lcore_id = rte_get_main_lcore()};
-	RTE_LCORE_FOREACH_WORKER(lcore)
-	{
-		if (w == dp->nb_workers)
-			break;
-		dp->workers[w] = (struct zcd_worker){.index = w, .lcore_id = lcore};
-		w++;
-	}
 	if (dp->nb_workers < rte_lcore_count())
 		ZCD_LOG(WARNING, "%u lcores given, but the ports have RX queues for %u: "
 			"the others stay idle\n", rte_lcore_count(), dp->nb_workers);
 	return nb_queues;
+}
+
+/*
+ * Worker 0 on the main lcore, the others on the EAL's other lcores in
+ * order.  Their counters stay as they are (carried from an earlier run).
+ */
+static void workers_assign(struct zcd_dataplane *dp)
+{
+	unsigned w = 1, lcore;
+
+	dp->workers[0].index = 0;
+	dp->workers[0].lcore_id = rte_get_main_lcore();
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (w == dp->nb_workers)
+			break;
+		dp->workers[w].index = w;
+		dp->workers[w].lcore_id = lcore;
+		w++;
+	}
+	for (unsigned i = 0; i < ZCD_MAX_WORKERS; i++) {
+		dp->workers[i].nb_touched = 0;
+		dp->workers[i].batches = NULL;
+	}
 }
 
 /* Each worker's per-VM burst scratch, on its lcore's node. */
@@ -290,8 +305,10 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
 {
 	struct zcd_vm_state *vs = &dp->vms[vm];
 	uint32_t credits = dp->cfg->vms[vm].credits;
+	struct zcd_vm_counters kept = vs->c;
 
 	memset(vs, 0, sizeof(*vs));
+	vs->c = kept;
 	rte_spinlock_init(&vs->lock);
 	vs->credits = credits;
 	vs->pending_revoke = rte_malloc_socket("zcd_pending", credits * sizeof(uint32_t), 0,
@@ -302,20 +319,65 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
 	}
 	vs->credit_cap = credits;
 	__atomic_store_n(&vs->slot, ZCD_VM_SERVING, __ATOMIC_RELEASE);
+	zcd_state_name_vm(dp->state, vm, dp->cfg->vms[vm].name);
 	return 0;
 }
 
-int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg)
+/* The VM slots and the lcores' counters: in the state file, or in DPDK memory. */
+static int counters_place(struct zcd_dataplane *dp, uint32_t nb_bufs, int socket)
+{
+	char err[512];
+
+	if (dp->state != NULL) {
+		if (zcd_state_attach(dp->state, dp->cfg, nb_bufs, err, sizeof(err)) != 0) {
+			ZCD_LOG(ERR, "%s\n", err);
+			return -1;
+		}
+		dp->vms = zcd_state_vms(dp->state);
+		dp->workers = zcd_state_workers(dp->state);
+		return 0;
+	}
+	dp->vms = rte_zmalloc_socket("zcd_vms", ZCD_MAX_VMS * sizeof(*dp->vms),
+				     RTE_CACHE_LINE_SIZE, socket);
+	dp->workers = rte_zmalloc_socket("zcd_workers", ZCD_MAX_WORKERS * sizeof(*dp->workers),
+					 RTE_CACHE_LINE_SIZE, socket);
+	if (dp->vms == NULL || dp->workers == NULL) {
+		ZCD_LOG(ERR, "out of DPDK memory for %u VM slots\n", ZCD_MAX_VMS);
+		return -1;
+	}
+	return 0;
+}
+
+/* What the state file says about the run before this one. */
+static void state_report(const struct zcd_dataplane *dp)
+{
+	const struct zcd_state *st = dp->state;
+	const struct zcd_state_totals *t = &st->hdr->totals;
+
+	if (!st->found_previous) {
+		ZCD_LOG(INFO, "state %s: new\n", st->path);
+		return;
+	}
+	ZCD_LOG(INFO, "state %s: run %" PRIu64 ", after pid %d %s; every restart so far: %" PRIu64
+		" frames lost in flight, %" PRIu64 " buffers taken back from VMs, %" PRIu64
+		" being revoked\n", st->path, st->hdr->incarnation, (int)st->previous_pid,
+		st->previous_unclean ? "stopped without cleaning up" : "exited cleanly",
+		t->lost_in_restart, t->taken_back, t->revoking);
+}
+
+int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct zcd_state *state)
 {
 	uint32_t pages_per_buf = zcd_pool_pages_per_buf(zcd_frame_limit(cfg->mtu, true));
 	unsigned nb_lcores = RTE_MIN(rte_lcore_count(), (unsigned)ZCD_MAX_WORKERS), nb_queues;
 	struct zcd_pool_part parts[ZCD_POOL_MAX_NODES];
 	unsigned nb_parts;
+	uint32_t nb_bufs;
 	int socket;
 	char err[256];
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
+	dp->state = state;
 	dp->nb_vms = cfg->nb_vms;
 	if (rte_lcore_count() > ZCD_MAX_WORKERS)
 		ZCD_LOG(WARNING, "%u lcores given; at most %u poll\n", rte_lcore_count(),
@@ -326,7 +388,7 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg)
 		if (port_probe(dp, p, nb_lcores) != 0)
 			return -1;
 	}
-	nb_queues = workers_assign(dp);
+	nb_queues = workers_count(dp);
 	/* The checker walks the whole ledger after every burst: only a ledger
 	 * that no other lcore is changing can be checked. */
 	if (cfg->iommu_check && dp->nb_workers > 1) {
@@ -342,7 +404,18 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg)
 		return -1;
 	}
 	nb_parts = pool_layout(dp, nb_queues, parts);
-	dp->pool = zcd_pool_create(parts, nb_parts, pages_per_buf, err, sizeof(err));
+	nb_bufs = 0;
+	for (unsigned k = 0; k < nb_parts; k++)
+		nb_bufs += parts[k].nb_bufs;
+	/* Per-VM state next to the first node's buffers. */
+	socket = parts[0].socket;
+	if (counters_place(dp, nb_bufs, socket) != 0)
+		return -1;
+	if (state != NULL)
+		state_report(dp);
+	workers_assign(dp);
+	dp->pool = zcd_pool_create(parts, nb_parts, pages_per_buf,
+				   state != NULL ? zcd_state_ledger(state) : NULL, err, sizeof(err));
 	if (dp->pool == NULL) {
 		ZCD_LOG(ERR, "buffer pool: %s\n", err);
 		return -1;
@@ -351,16 +424,8 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg)
 		ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB, NUMA node %d\n",
 			parts[k].nb_bufs, pages_per_buf,
 			(size_t)parts[k].nb_bufs * dp->pool->region.buf_size / 1024, parts[k].socket);
-	/* Per-VM state next to the first node's buffers. */
-	socket = parts[0].socket;
 	if (zcd_demux_build(&dp->demux, cfg, NULL) != 0) {
 		ZCD_LOG(ERR, "demux table: %s\n", strerror(errno));
-		return -1;
-	}
-	dp->vms = rte_zmalloc_socket("zcd_vms", ZCD_MAX_VMS * sizeof(*dp->vms),
-				     RTE_CACHE_LINE_SIZE, socket);
-	if (dp->vms == NULL) {
-		ZCD_LOG(ERR, "out of DPDK memory for %u VM slots\n", ZCD_MAX_VMS);
 		return -1;
 	}
 	rte_spinlock_init(&dp->reload.lock);
@@ -511,6 +576,7 @@ void zcd_dataplane_forget_vm(struct zcd_dataplane *dp, uint16_t vm)
 	rte_free(vs->pending_revoke);
 	memset(vs, 0, sizeof(*vs));
 	memset(&dp->cfg->vms[vm], 0, sizeof(dp->cfg->vms[vm]));
+	zcd_state_name_vm(dp->state, vm, "");
 	while (dp->nb_vms > 0 && dp->vms[dp->nb_vms - 1].slot == ZCD_VM_FREE)
 		dp->nb_vms--;
 	dp->cfg->nb_vms = dp->nb_vms;
@@ -525,9 +591,12 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp)
 	if (dp->vms != NULL)
 		for (unsigned v = 0; v < ZCD_MAX_VMS; v++)
 			rte_free(dp->vms[v].pending_revoke);
-	rte_free(dp->vms);
-	for (unsigned i = 0; i < dp->nb_workers; i++)
+	for (unsigned i = 0; dp->workers != NULL && i < dp->nb_workers; i++)
 		rte_free(dp->workers[i].batches);
+	if (dp->state == NULL) {
+		rte_free(dp->vms);
+		rte_free(dp->workers);
+	}
 	zcd_demux_free(&dp->demux);
 	zcd_pool_destroy(dp->pool);
 	memset(dp, 0, sizeof(*dp));

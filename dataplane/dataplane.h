@@ -21,6 +21,7 @@
 #include "dma.h"
 #include "pool.h"
 #include "reload.h"
+#include "state.h"
 #include "zcdemux/config.h"
 #include "zcdemux/hv.h"
 #include "zcdemux/iommu.h"
@@ -146,7 +147,7 @@ struct zcd_dataplane {
 
 	struct zcd_port_state ports[ZCD_MAX_PORTS];
 	unsigned nb_ports;
-	struct zcd_vm_state *vms; /* ZCD_MAX_VMS slots */
+	struct zcd_vm_state *vms; /* ZCD_MAX_VMS slots, in the state file if there is one */
 	unsigned nb_vms; /* slots up to the last one in use */
 	uint64_t credit_room; /* buffers the pool can promise VMs */
 	struct zcd_vm_counters removed; /* what VMs removed by reloads had, added up */
@@ -158,8 +159,9 @@ struct zcd_dataplane {
 	uint64_t started_tsc;
 	uint64_t stopped_tsc;
 
-	struct zcd_worker workers[ZCD_MAX_WORKERS];
+	struct zcd_worker *workers; /* ZCD_MAX_WORKERS, in the state file if there is one */
 	unsigned nb_workers;
+	struct zcd_state *state; /* --state, or NULL */
 	bool vms_in_parallel; /* backend ops on different VMs may run at once */
 	rte_spinlock_t hv_lock; /* every VM's lock when they may not */
 	int workers_ctl; /* atomic: enum zcd_workers_ctl */
@@ -172,8 +174,12 @@ struct zcd_dataplane {
 
 /* ---- dataplane.c: control path; these log their errors ---- */
 
-/* Everything up to a running dataplane: pool, ports, backends, VMs.  0 or -1. */
-int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg);
+/*
+ * Everything up to a running dataplane: pool, ports, backends, VMs.  With
+ * a state file (locked, see state.h), the ledger and the counters live in
+ * it and what an earlier run left is accounted for first.  0 or -1.
+ */
+int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct zcd_state *state);
 
 /*
  * Stop receiving, disconnect every VM, take back every buffer (returned or
@@ -189,7 +195,11 @@ void zcd_dataplane_fini(struct zcd_dataplane *dp);
  */
 void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
 
-/* Set up slot vm's state for cfg->vms[vm] (the backend's part is apart). 0 or -1. */
+/*
+ * Set up slot vm's state for cfg->vms[vm] (the backend's part is apart);
+ * its counters stay as they are (zero, or carried from an earlier run).
+ * 0 or -1.
+ */
 int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm);
 
 /*

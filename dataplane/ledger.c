@@ -6,14 +6,15 @@
 
 #include "ledger.h"
 
-int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs)
+int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs, struct zcd_ledger_entry *storage)
 {
 	*l = (struct zcd_ledger){0};
 	if (nb_bufs == 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	l->entries = calloc(nb_bufs, sizeof(*l->entries));
+	l->own_entries = storage == NULL;
+	l->entries = storage != NULL ? storage : calloc(nb_bufs, sizeof(*l->entries));
 	if (l->entries == NULL)
 		return -1;
 	for (uint32_t i = 0; i < nb_bufs; i++) {
@@ -27,7 +28,8 @@ int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs)
 
 void zcd_ledger_fini(struct zcd_ledger *l)
 {
-	free(l->entries);
+	if (l->own_entries)
+		free(l->entries);
 	*l = (struct zcd_ledger){0};
 }
 
@@ -68,11 +70,16 @@ int zcd_ledger_grant(struct zcd_ledger *l, uint32_t id, uint16_t vm)
 		zcd_ledger_violation(l);
 		return -1;
 	}
-	if (move(l, id, ZCD_BUF_HELD, ZCD_BUF_GRANTED) != 0)
+	if (id >= l->nb_bufs || l->entries[id].state != ZCD_BUF_HELD) {
+		zcd_ledger_violation(l);
 		return -1;
+	}
+	/* Owner and generation first: an entry read after a kill (state file)
+	 * that says GRANTED names whom to and at what generation. */
 	l->entries[id].generation++;
 	l->entries[id].owner = vm;
 	l->entries[id].last_owner = vm;
+	__atomic_store_n(&l->entries[id].state, (uint8_t)ZCD_BUF_GRANTED, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #ifndef ZCDEMUX_LEDGER_H
 #define ZCDEMUX_LEDGER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum zcd_buf_state {
@@ -50,6 +51,7 @@ struct zcd_ledger_entry {
 struct zcd_ledger {
 	struct zcd_ledger_entry *entries;
 	uint32_t nb_bufs;
+	bool own_entries; /* allocated by zcd_ledger_init, not given to it */
 	uint64_t violations; /* atomic: any thread may find one */
 };
 
@@ -60,8 +62,12 @@ enum zcd_return_verdict {
 	ZCD_RETURN_DUPLICATE, /* already returned */
 };
 
-/* All buffers FREE, generation 0.  0, or -1 with errno. */
-int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs);
+/*
+ * All buffers FREE.  With storage NULL the entries are allocated and start
+ * at generation 0; otherwise they live in storage (the state file) and
+ * keep the generations found there.  0, or -1 with errno.
+ */
+int zcd_ledger_init(struct zcd_ledger *l, uint32_t nb_bufs, struct zcd_ledger_entry *storage);
 void zcd_ledger_fini(struct zcd_ledger *l);
 
 int zcd_ledger_post(struct zcd_ledger *l, uint32_t id); /* FREE -> POSTED */

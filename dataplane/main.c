@@ -28,6 +28,8 @@ static volatile sig_atomic_t reload;
 struct app_options {
 	const char *config;
 	const char *stats_json;
+	const char *state;
+	bool standby;
 	bool inject_dma_fault;
 	struct zcd_run_limits limits;
 };
@@ -52,6 +54,18 @@ static void usage(FILE *out, const char *prog)
 		"  -e, --idle-exit MS         exit once no frame has arrived for MS milliseconds\n"
 		"                             and every VM has consumed what it was given.\n"
 		"  -d, --duration SEC         exit after SEC seconds.\n"
+		"  -S, --state FILE           keep the buffer ledger and every counter in FILE\n"
+		"                             (on tmpfs or hugetlbfs, e.g. /run/zcdemux/state),\n"
+		"                             locked while zcdemux runs.  A zcdemux started on\n"
+		"                             it after one that was killed accounts for what\n"
+		"                             that one left (frames in flight counted as lost,\n"
+		"                             buffers VMs held taken back) and counts on from\n"
+		"                             its totals; generations go on, so no return made\n"
+		"                             to the earlier process is ever taken for a new\n"
+		"                             one.  Without it, nothing outlives the process.\n"
+		"      --standby              with --state: if another zcdemux holds FILE, wait\n"
+		"                             (before starting DPDK or touching a port) until it\n"
+		"                             stops, however it stops, then take over.\n"
 		"  -h, --help                 print this help and exit.\n"
 		"\n"
 		"Testing (never in production):\n"
@@ -129,6 +143,8 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 		{"stats-interval", required_argument, NULL, 'i'},
 		{"idle-exit", required_argument, NULL, 'e'},
 		{"duration", required_argument, NULL, 'd'},
+		{"state", required_argument, NULL, 'S'},
+		{"standby", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"inject-dma-fault", no_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
@@ -137,7 +153,7 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:s:i:e:d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:s:i:e:d:S:h", longopts, NULL)) != -1) {
 		uint64_t *limit = NULL;
 		const char *unit = NULL;
 
@@ -150,6 +166,12 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 			continue;
 		case 'F':
 			opt->inject_dma_fault = true;
+			continue;
+		case 'S':
+			opt->state = optarg;
+			continue;
+		case 'W':
+			opt->standby = true;
 			continue;
 		case 'i':
 			limit = &opt->limits.stats_interval_s;
@@ -186,6 +208,10 @@ static int parse_app_options(int argc, char **argv, const char *prog, struct app
 	}
 	if (opt->config == NULL) {
 		fprintf(stderr, "%s: --config FILE is required, after -- (see --help)\n", prog);
+		return -1;
+	}
+	if (opt->standby && opt->state == NULL) {
+		fprintf(stderr, "%s: --standby needs --state FILE: the lock it waits on\n", prog);
 		return -1;
 	}
 	optind = 1;
@@ -238,6 +264,7 @@ int main(int argc, char **argv)
 	const char *prog = argc > 0 ? argv[0] : "zcdemux";
 	struct app_options opt = {0};
 	struct zcd_dataplane dp;
+	struct zcd_state *state = NULL;
 	struct zcd_config *cfg;
 	int eal_argc = argc, rc, status = EXIT_SUCCESS;
 	char err[512];
@@ -270,18 +297,29 @@ int main(int argc, char **argv)
 		zcd_config_free(cfg);
 		return EXIT_USAGE;
 	}
+	/* A standby waits here, before DPDK or any port is touched. */
+	if (opt.state != NULL) {
+		state = zcd_state_lock(opt.state, opt.standby, err, sizeof(err));
+		if (state == NULL) {
+			fprintf(stderr, "%s: --state %s\n", prog, err);
+			zcd_config_free(cfg);
+			return EXIT_RUNTIME;
+		}
+	}
 
 	rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot initialise DPDK EAL: %s\n", prog, rte_strerror(rte_errno));
+		zcd_state_close(state);
 		zcd_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
 	install_signal_handlers();
 
-	if (zcd_dataplane_init(&dp, cfg) != 0) {
+	if (zcd_dataplane_init(&dp, cfg, state) != 0) {
 		zcd_dataplane_fini(&dp);
 		rte_eal_cleanup();
+		zcd_state_close(state);
 		zcd_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
@@ -290,6 +328,7 @@ int main(int argc, char **argv)
 			prog);
 		zcd_dataplane_fini(&dp);
 		rte_eal_cleanup();
+		zcd_state_close(state);
 		zcd_config_free(cfg);
 		return EXIT_USAGE;
 	}
@@ -305,6 +344,8 @@ int main(int argc, char **argv)
 
 	if (zcd_dataplane_shutdown(&dp) != 0)
 		status = EXIT_RUNTIME;
+	else
+		zcd_state_mark_clean(state);
 	zcd_stats_print_summary(&dp);
 	if (opt.stats_json != NULL && zcd_stats_write_json(&dp, opt.stats_json) != 0) {
 		ZCD_LOG(ERR, "cannot write %s: %s\n", opt.stats_json, strerror(errno));
@@ -313,6 +354,7 @@ int main(int argc, char **argv)
 	zcd_stats_unregister_telemetry();
 	zcd_dataplane_fini(&dp);
 	rte_eal_cleanup();
+	zcd_state_close(state);
 	zcd_config_free(cfg);
 	return status;
 }

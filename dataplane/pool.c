@@ -349,7 +349,8 @@ static int node_create(struct zcd_pool *pool, unsigned k, const struct zcd_pool_
 }
 
 struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
-				 uint32_t pages_per_buf, char *err, size_t errlen)
+				 uint32_t pages_per_buf, struct zcd_ledger_entry *ledger_storage,
+				 char *err, size_t errlen)
 {
 	struct zcd_pool *pool;
 	uint64_t nb_bufs = 0;
@@ -403,7 +404,7 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 		if (node_create(pool, k, &parts[k], first, err, errlen) != 0)
 			goto fail;
 	}
-	if (zcd_ledger_init(&pool->ledger, pool->region.nb_bufs) != 0) {
+	if (zcd_ledger_init(&pool->ledger, pool->region.nb_bufs, ledger_storage) != 0) {
 		snprintf(err, errlen, "out of memory for the ledger of %" PRIu64 " buffers", nb_bufs);
 		goto fail;
 	}

@@ -113,11 +113,13 @@ uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit);
 
 /*
  * Create buffers of pages_per_buf pages: parts[k].nb_bufs of them on NUMA
- * socket parts[k].socket, with a mempool each.  Returns NULL with a message
- * in err.  Logs nothing.
+ * socket parts[k].socket, with a mempool each.  The ledger's entries live
+ * in ledger_storage if it is not NULL (the state file), keeping their
+ * generations.  Returns NULL with a message in err.  Logs nothing.
  */
 struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
-				 uint32_t pages_per_buf, char *err, size_t errlen);
+				 uint32_t pages_per_buf, struct zcd_ledger_entry *ledger_storage,
+				 char *err, size_t errlen);
 void zcd_pool_destroy(struct zcd_pool *pool);
 
 /* The device wrote m's frame (each segment into its own buffer). */

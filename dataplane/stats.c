@@ -186,6 +186,20 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 		dp->removed.bad_returns, dp->removed.reclaimed, dp->removed.credit_timeouts,
 		dp->reload.reloads,
 		dp->reload.failures);
+	if (dp->state != NULL) {
+		const struct zcd_state *st = dp->state;
+		const struct zcd_state_totals *t = &st->hdr->totals;
+
+		fprintf(f,
+			",\n \"state\": {\"file\": \"%s\", \"run\": %" PRIu64
+			", \"previous\": \"%s\", \"restarts\": %" PRIu64 ", \"unclean\": %" PRIu64
+			", \"lost_in_restart\": %" PRIu64 ", \"taken_back\": %" PRIu64
+			", \"revoking\": %" PRIu64 ", \"posted_at_exit\": %" PRIu64 "}",
+			st->path, st->hdr->incarnation,
+			!st->found_previous ? "none" : st->previous_unclean ? "unclean" : "clean",
+			t->restarts, t->unclean, t->lost_in_restart, t->taken_back, t->revoking,
+			t->posted_at_exit);
+	}
 	fprintf(f, ",\n \"drops\": {");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)
 		fprintf(f, "\"%s\": %" PRIu64 ", ", zcd_drop_reason_name(d), zcd_drops(dp, d));

@@ -160,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (zcd_ring_format(&w.ring, w.area, w.area_bytes, RX_SIZE, RET_SIZE, NB_BUFS) != 0 ||
 	    zcd_copy_slots_init(&w.copies, NB_COPY_SLOTS, SLOT_BYTES, w.copy_mem) != 0 ||
-	    zcd_ledger_init(&w.ledger, NB_BUFS) != 0)
+	    zcd_ledger_init(&w.ledger, NB_BUFS, NULL) != 0)
 		abort();
 	w.granted = 0;
 	start_at(&w, take32(&data, &size));

@@ -20,8 +20,10 @@ paths, from a scratch cwd), configuration errors (non-zero exit, one
 same scenarios through a real network port (veth + net_af_packet, as root),
 the benchmark tools (tools_test.py: zcd-gen over net_memif, checked
 frame by frame; zcd-bench's CSV), and two polling lcores on two RX queues
-(scaleout_test.py), a guest that breaks its ring (faults_test.py), and
-reloading the configuration under traffic (reload_test.py).
+(scaleout_test.py), a guest that breaks its ring (faults_test.py),
+reloading the configuration under traffic (reload_test.py), and zcdemux
+killed mid-stream and restarted, or taken over by a standby, on its state
+file (restart_test.py).
 
 Timeouts scale with ZCD_TEST_TIMEOUT_SCALE (e.g. 3 under AddressSanitizer;
 the default is 3 when the binary looks ASan-instrumented, else 1).
@@ -52,6 +54,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
 import zcdgen  # noqa: E402
 import faults_test  # noqa: E402
 import reload_test  # noqa: E402
+import restart_test  # noqa: E402
 import scaleout_test  # noqa: E402
 import tools_test  # noqa: E402
 
@@ -728,15 +731,16 @@ class _NsDaemon:
         self.proc = None
         self.t0 = time.monotonic()
 
-    def start(self) -> Optional[str]:
-        """None once zcdemux runs with every guest connected, else what went wrong."""
+    def start(self, wait_for: str = "running:") -> Optional[str]:
+        """None once zcdemux logged wait_for (by default: it runs, every guest
+        connected), else what went wrong."""
         with open(os.path.join(self.wd, "command.txt"), "w") as fh:
             fh.write(" ".join(_shquote(a) for a in self.argv) + "\n")
         with open(os.path.join(self.wd, "daemon.stdout"), "wb") as out, \
                 open(os.path.join(self.wd, "daemon.stderr"), "wb") as err:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         end = time.monotonic() + self.ctx.timeout / 2
-        while "running:" not in _read(os.path.join(self.wd, "daemon.stderr")):
+        while wait_for not in _read(os.path.join(self.wd, "daemon.stderr")):
             if self.proc.poll() is not None or time.monotonic() > end:
                 return f"zcdemux did not start:\n{tail(_read(os.path.join(self.wd, 'daemon.stderr')))}"
             time.sleep(0.05)
@@ -755,6 +759,16 @@ class _NsDaemon:
                     return
             except (OSError, ValueError, KeyError, IndexError):
                 pass
+            time.sleep(0.2)
+
+    def wait_quiet(self, timeout: float) -> None:
+        """Until its stats (written every second) stayed the same for two
+        seconds, or timeout."""
+        end, last, quiet = time.monotonic() + timeout, None, 0
+        while time.monotonic() < end and self.proc.poll() is None and quiet < 10:
+            text = _read(self.stats)
+            quiet = quiet + 1 if text and text == last else 0
+            last = text
             time.sleep(0.2)
 
     def stop(self) -> RunResult:
@@ -1447,6 +1461,10 @@ def main(argv=None) -> int:
     tests.append(("reload_two_lcores", lambda: reload_test.test_reload(
         ctx, sys.modules[__name__], "reload_two_lcores", 2)))
     tests.append(("credits", lambda: reload_test.test_credits(ctx, sys.modules[__name__])))
+    tests.append(("restart_kill9", lambda: restart_test.test_restart(
+        ctx, sys.modules[__name__], "restart_kill9", False)))
+    tests.append(("standby_takeover", lambda: restart_test.test_restart(
+        ctx, sys.modules[__name__], "standby_takeover", True)))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))
     tests.append(("af_packet_unicast", lambda: test_af_packet(ctx, "af_packet_unicast", "unicast")))
     tests.append(("memif", lambda: tools_test.test_memif(ctx, sys.modules[__name__])))

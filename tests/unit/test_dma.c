@@ -52,7 +52,7 @@ static void test_strict(void)
 
 	CHECK_EQ(zcd_dma_init(&dma, cfg, &region, err, sizeof(err)), 0);
 	CHECK(zcd_dma_has_table(&dma));
-	CHECK_EQ(zcd_ledger_init(&l, NB_BUFS), 0);
+	CHECK_EQ(zcd_ledger_init(&l, NB_BUFS, NULL), 0);
 	CHECK_EQ(zcd_dma_check(&dma, &l), 0);
 	zcd_dma_unmap(&dma, ids, 5, rte_rdtsc());
 	for (unsigned i = 0; i < 5; i++)
@@ -87,7 +87,7 @@ static void test_deferred(void)
 	char err[256];
 
 	CHECK_EQ(zcd_dma_init(&dma, cfg, &region, err, sizeof(err)), 0);
-	CHECK_EQ(zcd_ledger_init(&l, NB_BUFS), 0);
+	CHECK_EQ(zcd_ledger_init(&l, NB_BUFS, NULL), 0);
 	grant(&l, first, 3);
 	zcd_dma_unmap(&dma, first, 3, t0);
 	/* Queued, still in the table: the exposure window. The checker accepts it. */

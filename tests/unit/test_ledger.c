@@ -94,7 +94,7 @@ static void test_every_transition_from_every_state(void)
 			uint32_t count[ZCD_BUF_STATE_COUNT];
 			int rc;
 
-			CHECK_EQ(zcd_ledger_init(&l, 4), 0);
+			CHECK_EQ(zcd_ledger_init(&l, 4, NULL), 0);
 			drive_to(&l, 2, (enum zcd_buf_state)s);
 			before = l.entries[2];
 			rc = tr->apply(&l, 2);
@@ -131,7 +131,7 @@ static void test_out_of_range_ids(void)
 	uint32_t count[ZCD_BUF_STATE_COUNT];
 	struct zcd_ledger l;
 
-	CHECK_EQ(zcd_ledger_init(&l, 4), 0);
+	CHECK_EQ(zcd_ledger_init(&l, 4, NULL), 0);
 	CHECK_EQ(zcd_ledger_post(&l, 4), -1);
 	CHECK_EQ(zcd_ledger_post(&l, UINT32_MAX), -1);
 	CHECK_EQ(zcd_ledger_abandon(&l, 4, VM_A), -1);
@@ -140,14 +140,14 @@ static void test_out_of_range_ids(void)
 	zcd_ledger_tally(&l, count);
 	CHECK_EQ(count[ZCD_BUF_FREE], 4);
 	zcd_ledger_fini(&l);
-	CHECK_EQ(zcd_ledger_init(&l, 0), -1);
+	CHECK_EQ(zcd_ledger_init(&l, 0, NULL), -1);
 }
 
 static void test_generation_and_owner(void)
 {
 	struct zcd_ledger l;
 
-	CHECK_EQ(zcd_ledger_init(&l, 2), 0);
+	CHECK_EQ(zcd_ledger_init(&l, 2, NULL), 0);
 	CHECK_EQ(zcd_ledger_next_generation(&l, 0), 1);
 	drive_to(&l, 0, ZCD_BUF_GRANTED);
 	CHECK_EQ(l.entries[0].generation, 1);
@@ -174,7 +174,7 @@ static void test_return_verdicts(void)
 	struct zcd_ledger l;
 	uint32_t gen1, gen2;
 
-	CHECK_EQ(zcd_ledger_init(&l, 3), 0);
+	CHECK_EQ(zcd_ledger_init(&l, 3, NULL), 0);
 	/* Never handed out: forged. */
 	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 1, 0), ZCD_RETURN_FORGED);
 	CHECK_EQ(zcd_ledger_accept_return(&l, VM_A, 1, 1), ZCD_RETURN_FORGED);
@@ -216,7 +216,7 @@ static void test_generation_wrap(void)
 {
 	struct zcd_ledger l;
 
-	CHECK_EQ(zcd_ledger_init(&l, 1), 0);
+	CHECK_EQ(zcd_ledger_init(&l, 1, NULL), 0);
 	l.entries[0].generation = UINT32_MAX - 1;
 	drive_to(&l, 0, ZCD_BUF_GRANTED);
 	CHECK_EQ(l.entries[0].generation, UINT32_MAX);

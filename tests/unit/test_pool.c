@@ -187,7 +187,7 @@ static void test_two_nodes(void)
 	uint32_t count[ZCD_BUF_STATE_COUNT];
 	char err[256];
 
-	pool = zcd_pool_create(parts, 2, 1, err, sizeof(err));
+	pool = zcd_pool_create(parts, 2, 1, NULL, err, sizeof(err));
 	CHECK(pool != NULL);
 	if (pool == NULL) {
 		fprintf(stderr, "zcd_pool_create: %s\n", err);
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(zcd_pool_pages_per_buf(9018), 3);
 
 	for (uint32_t ppb = 1; ppb <= 3; ppb += 2) {
-		pool = zcd_pool_create(&one_node, 1, ppb, err, sizeof(err));
+		pool = zcd_pool_create(&one_node, 1, ppb, NULL, err, sizeof(err));
 		CHECK(pool != NULL);
 		if (pool == NULL) {
 			fprintf(stderr, "zcd_pool_create: %s\n", err);
@@ -256,9 +256,9 @@ int main(int argc, char **argv)
 		test_exhaustion(pool);
 		zcd_pool_destroy(pool);
 	}
-	CHECK(zcd_pool_create(&one_node, 1, 17, err, sizeof(err)) == NULL);
+	CHECK(zcd_pool_create(&one_node, 1, 17, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "17 pages");
-	CHECK(zcd_pool_create(&one_node, 0, 1, err, sizeof(err)) == NULL);
+	CHECK(zcd_pool_create(&one_node, 0, 1, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "0 NUMA nodes");
 	test_two_nodes();
 	rte_eal_cleanup();

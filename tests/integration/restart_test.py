@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Integration tests of the state file, run by run.py (as root: frames come
+over a veth pair in a private network namespace, read by net_af_packet, at
+a bounded rate, so that the kill lands mid-stream).
+
+  restart_kill9     4000 frames round robin to three VMs: vm1 returns every
+                    buffer at once, vm2's guest keeps its last 16, vm3's
+                    never returns any (32 credits).  Half way, zcdemux is
+                    killed with SIGKILL and a new one started on the same
+                    --state file (with its own sinks).  The new one must say
+                    the old one stopped without cleaning up, and then:
+                      * every frame either zcdemux received is delivered once
+                        or counted: port rx == delivered + dropped (credits,
+                        classification) + lost_in_restart, over both runs;
+                      * the guests' sinks, the first run's then the second's,
+                        hold each VM's frames in order, none twice, byte for
+                        byte as sent;
+                      * what the VMs held when the first one died is counted
+                        as taken back (state.taken_back, and in each VM's
+                        reclaimed); vm3 has every remapped buffer taken
+                        back, over both runs;
+                      * the pool is whole at the end and the exit status 0.
+  standby_takeover  the same, with the second zcdemux started at the
+                    beginning with --standby: it waits on the lock and takes
+                    over when the first is killed.  The note says how long
+                    the takeover took (kill to "running"), not checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import time
+
+import zcdgen
+
+FRAMES = 4000
+RATE = 2000
+MACS = {"vm1": "02:00:00:00:01:01", "vm2": "02:00:00:00:02:01", "vm3": "02:00:00:00:03:01"}
+ORDER = ["vm1", "vm2", "vm3"]
+
+
+def _config(port: str, sinks: dict) -> str:
+    lines = ["ports:", "  - name: uplink", f"    devargs: \"{port}\"",
+             "hypervisor:", "  backend: sim", "dataplane:", "  buffers: 4096", "vms:"]
+    guest = {"vm1": [], "vm2": ["      hold: 16"], "vm3": ["      stall: true"]}
+    for name in ORDER:
+        lines += [f"  - name: {name}", f"    macs: [\"{MACS[name]}\"]",
+                  f"    credits: {32 if name == 'vm3' else 64}", "    sim:",
+                  f"      sink: \"{sinks[name]}\""] + guest[name]
+    return "\n".join(lines) + "\n"
+
+
+def _records(path: str) -> list:
+    """A sink's whole records; one written by a killed zcdemux may end in
+    the middle of a record, which is left out."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    end = 24
+    while end + 16 <= len(raw):
+        caplen = struct.unpack_from("<I", raw, end + 8)[0]
+        if end + 16 + caplen > len(raw):
+            break
+        end += 16 + caplen
+    return zcdgen.parse_pcap(raw[:end]).records if end >= 24 else []
+
+
+def _wait_text(path: str, text: str, proc, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with open(path, errors="replace") as fh:
+                if text in fh.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
+    if os.geteuid() != 0:
+        return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
+    wd = run.fresh_dir(os.path.join(ctx.work, name))
+    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(MACS[ORDER[seq % 3]]),
+                                 64 + (seq * 37) % 1400) for seq in range(FRAMES)]
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, frames)
+    port = "net_af_packet0,iface=zcdb,framecnt=4096"
+    state = f"/dev/shm/zcd-it-{name}-{os.getpid()}.state"
+    runs = {}
+    for r in ("a", "b"):
+        d = run.fresh_dir(os.path.join(wd, r))
+        sinks = {v: os.path.join(d, f"{v}.pcap") for v in ORDER}
+        config = os.path.join(d, "zcdemux.yaml")
+        with open(config, "w") as fh:
+            fh.write(_config(port, sinks))
+        runs[r] = {"dir": d, "sinks": sinks, "config": config}
+
+    probs, res, takeover = [], None, None
+    t0 = time.monotonic()
+    try:
+        os.unlink(state)
+    except FileNotFoundError:
+        pass
+    try:
+        with run._VethNs(name) as net:
+            a = run._NsDaemon(ctx, f"{name}-a", runs["a"]["dir"], net, runs["a"]["config"])
+            b = run._NsDaemon(ctx, f"{name}-b", runs["b"]["dir"], net, runs["b"]["config"])
+            a.argv += ["--state", state]
+            b.argv += ["--state", state] + (["--standby"] if standby else [])
+            b_err = os.path.join(runs["b"]["dir"], "daemon.stderr")
+            try:
+                err = a.start()
+                if not err and standby:
+                    err = b.start("standby: waiting to take over")
+                if err:
+                    probs.append(err)
+                else:
+                    replay = subprocess.Popen(
+                        net.cmd([run.REPLAY, "--rate", str(RATE), "zcda", traffic]),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    time.sleep(FRAMES / RATE / 2)
+                    a.proc.send_signal(signal.SIGKILL)
+                    killed = time.monotonic()
+                    a.proc.wait()
+                    if not standby:
+                        err = b.start()
+                    elif not _wait_text(b_err, "running:", b.proc, ctx.timeout / 2):
+                        err = f"the standby did not take over:\n{run.tail(run._read(b_err))}"
+                    takeover = time.monotonic() - killed
+                    if err:
+                        probs.append(err)
+                    _, errout = replay.communicate(timeout=ctx.timeout)
+                    if replay.returncode != 0:
+                        probs.append(f"zcd-replay failed: {errout.strip()}")
+                    b.wait_quiet(ctx.timeout / 2)
+            finally:
+                a.stop()
+                res = b.stop()
+    except subprocess.CalledProcessError as ex:
+        err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else ex.stderr
+        probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err}")
+    finally:
+        try:
+            os.unlink(state)
+        except FileNotFoundError:
+            pass
+    elapsed = time.monotonic() - t0
+    if res is None or probs:
+        return run.Outcome(name, probs, elapsed)
+    probs += run.sanitizer_problems(res)
+    if res.timed_out or res.rc != 0:
+        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
+                           elapsed)
+    try:
+        with open(b.stats) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError) as ex:
+        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed)
+
+    s = st["state"]
+    if not (s["run"] == 2 and s["previous"] == "unclean" and s["restarts"] == 1
+            and s["unclean"] == 1):
+        probs.append(f"state: {s}, expected run 2 after an unclean stop")
+    if f"after pid {a.proc.pid} stopped without cleaning up" not in res.stderr:
+        probs.append(f"no 'after pid {a.proc.pid} stopped without cleaning up' line:\n"
+                     f"{run.tail(res.stderr)}")
+
+    vms = {v["name"]: v for v in st["vms"]}
+    delivered = sum(v["rx_packets"] for v in vms.values())
+    dropped = sum(v["dropped_no_credit"] + v["dropped_disconnected"] for v in vms.values()) + \
+        sum(st["drops"].values())
+    rx = st["ports"][0]["rx_packets"]
+    if rx != delivered + dropped + s["lost_in_restart"]:
+        probs.append(f"port rx {rx} != delivered {delivered} + dropped {dropped} + lost in "
+                     f"restart {s['lost_in_restart']}")
+    if not 0 < rx <= FRAMES:
+        probs.append(f"port rx {rx} of {FRAMES} sent")
+
+    by_seq = dict(enumerate(frames))
+    seen = 0
+    for v in ORDER:
+        recs = _records(runs["a"]["sinks"][v]) + _records(runs["b"]["sinks"][v])
+        seqs = [zcdgen.seq_from_frame(rec[4]) for rec in recs]
+        seen += len(seqs)
+        if any(sq is None or by_seq.get(sq) != rec[4] for sq, rec in zip(seqs, recs)):
+            probs.append(f"{v}: a frame in its sinks differs from every frame sent")
+        if seqs != sorted(set(seqs)) or any(ORDER[sq % 3] != v for sq in seqs):
+            probs.append(f"{v}: its sinks are out of order, hold a frame twice or another's")
+        if len(seqs) > vms[v]["rx_packets"]:
+            probs.append(f"{v}: {len(seqs)} frames in its sinks, {vms[v]['rx_packets']} delivered")
+    vm3 = vms["vm3"]
+    if vm3["reclaimed"] != vm3["remapped"] or vm3["returned"] != 0:
+        probs.append(f"vm3 (never returns): reclaimed {vm3['reclaimed']}, remapped "
+                     f"{vm3['remapped']}, returned {vm3['returned']}")
+    reclaimed = sum(v["reclaimed"] for v in vms.values())
+    if not 0 < s["taken_back"] <= reclaimed:
+        probs.append(f"state.taken_back {s['taken_back']}: vm2 and vm3 held buffers at the kill, "
+                     f"and each counts in its VM's reclaimed ({reclaimed} in all)")
+    probs += run.check_pool(st)
+    note = (f"rx {rx} of {FRAMES}; {s['lost_in_restart']} lost in flight, {s['taken_back']} "
+            f"taken back from VMs; {seen} frames in sinks")
+    if takeover is not None:
+        note += f"; up again {takeover:.2f} s after the kill"
+    return run.Outcome(name, probs, elapsed, note)

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the state file (dataplane/state.c): the lock, the layout,
+ * and recovery after a run that was killed: what its ledger said is
+ * accounted for, counters go to the VM and port of the same name,
+ * generations go on.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "dataplane.h"
+#include "state.h"
+
+#define NB_BUFS 64
+
+static void config(struct zcd_config *cfg, const char *const *vms, unsigned nb_vms)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nb_ports = 1;
+	snprintf(cfg->ports[0].name, ZCD_NAME_MAX, "uplink");
+	cfg->nb_vms = nb_vms;
+	for (unsigned v = 0; v < nb_vms; v++)
+		snprintf(cfg->vms[v].name, ZCD_NAME_MAX, "%s", vms[v]);
+}
+
+static struct zcd_state *open_attached(const char *path, const struct zcd_config *cfg,
+				       uint32_t nb_bufs)
+{
+	char err[512] = "";
+	struct zcd_state *st = zcd_state_lock(path, false, err, sizeof(err));
+
+	CHECK(st != NULL);
+	if (st == NULL) {
+		fprintf(stderr, "lock: %s\n", err);
+		return NULL;
+	}
+	CHECK_EQ(zcd_state_attach(st, cfg, nb_bufs, err, sizeof(err)), 0);
+	return st;
+}
+
+/* The second process on a file is refused, or waits (not tested: it blocks). */
+static void test_lock(const char *path)
+{
+	static const char *const vms[] = {"a"};
+	struct zcd_config cfg;
+	struct zcd_state *st, *second;
+	char err[512] = "";
+
+	config(&cfg, vms, 1);
+	st = open_attached(path, &cfg, NB_BUFS);
+	second = zcd_state_lock(path, false, err, sizeof(err));
+	CHECK(second == NULL);
+	CHECK_STR_CONTAINS(err, "in use by zcdemux pid");
+	CHECK_STR_CONTAINS(err, "--standby waits to take over");
+	zcd_state_close(st);
+	second = zcd_state_lock(path, false, err, sizeof(err));
+	CHECK(second != NULL);
+	zcd_state_close(second);
+}
+
+/*
+ * A run killed with buffers in every state; the next one, with its VMs in
+ * another order and a new one, accounts for them.
+ */
+static void test_recovery_after_kill(const char *path)
+{
+	static const char *const first[] = {"vm1", "vm2"}, *const second[] = {"vm3", "vm2", "vm1"};
+	struct zcd_config cfg;
+	struct zcd_state *st;
+	struct zcd_ledger_entry *ledger;
+	struct zcd_vm_state *vms;
+	struct zcd_worker *workers;
+
+	unlink(path);
+	config(&cfg, first, 2);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(!st->found_previous);
+	CHECK_EQ(st->hdr->incarnation, 1);
+	ledger = zcd_state_ledger(st);
+	vms = zcd_state_vms(st);
+	workers = zcd_state_workers(st);
+	for (uint32_t id = 0; id < NB_BUFS; id++)
+		CHECK_EQ(ledger[id].generation, 1);
+	/* What the killed run was doing. */
+	ledger[0] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 1, .generation = 9};
+	ledger[1] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 1, .generation = 4};
+	ledger[2] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 0, .generation = 2};
+	ledger[3] = (struct zcd_ledger_entry){.state = ZCD_BUF_HELD, .generation = 7};
+	ledger[4] = (struct zcd_ledger_entry){.state = ZCD_BUF_REVOKING, .owner = 0};
+	ledger[5] = (struct zcd_ledger_entry){.state = ZCD_BUF_POSTED};
+	vms[0].c.rx_packets = 100;
+	vms[0].c.reclaimed = 3;
+	vms[1].c.rx_packets = 50;
+	vms[1].c.returned = 48;
+	workers[0].port_c[0].rx_packets = 120;
+	workers[1].port_c[0].rx_packets = 40;
+	zcd_state_close(st); /* no mark_clean: as if killed */
+
+	config(&cfg, second, 3);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(st->found_previous);
+	CHECK(st->previous_unclean);
+	CHECK_EQ(st->previous_pid, getpid());
+	CHECK_EQ(st->hdr->incarnation, 2);
+	CHECK_EQ(st->hdr->totals.restarts, 1);
+	CHECK_EQ(st->hdr->totals.unclean, 1);
+	CHECK_EQ(st->hdr->totals.lost_in_restart, 1);
+	CHECK_EQ(st->hdr->totals.taken_back, 3);
+	CHECK_EQ(st->hdr->totals.revoking, 1);
+	CHECK_EQ(st->hdr->totals.posted_at_exit, 1);
+	ledger = zcd_state_ledger(st);
+	vms = zcd_state_vms(st);
+	workers = zcd_state_workers(st);
+	/* Every buffer free again, one generation on. */
+	CHECK_EQ(ledger[0].generation, 10);
+	CHECK_EQ(ledger[3].generation, 8);
+	CHECK_EQ(ledger[4].generation, 1);
+	CHECK_EQ(ledger[9].generation, 2);
+	for (uint32_t id = 0; id < NB_BUFS; id++)
+		CHECK_EQ(ledger[id].state, ZCD_BUF_FREE);
+	/* Counters by name: vm1 is slot 2 now, vm2 slot 1, vm3 is new. */
+	CHECK_EQ(vms[0].c.rx_packets, 0);
+	CHECK_EQ(vms[1].c.rx_packets, 50);
+	CHECK_EQ(vms[1].c.returned, 48);
+	CHECK_EQ(vms[1].c.reclaimed, 2);
+	CHECK_EQ(vms[2].c.rx_packets, 100);
+	CHECK_EQ(vms[2].c.reclaimed, 4);
+	CHECK_EQ(workers[0].port_c[0].rx_packets, 160);
+	CHECK_EQ(workers[1].port_c[0].rx_packets, 0);
+	CHECK(strcmp(st->hdr->vm_names[2], "vm1") == 0);
+
+	/* A clean exit leaves nothing to account for. */
+	ledger[7].state = ZCD_BUF_GRANTED;
+	zcd_state_mark_clean(st);
+	zcd_state_close(st);
+	st = open_attached(path, &cfg, NB_BUFS / 2);
+	if (st == NULL)
+		return;
+	CHECK(!st->previous_unclean);
+	CHECK_EQ(st->hdr->totals.restarts, 2);
+	CHECK_EQ(st->hdr->totals.taken_back, 3);
+	/* Another pool size: every generation starts past the highest. */
+	ledger = zcd_state_ledger(st);
+	CHECK_EQ(ledger[0].generation, 11);
+	CHECK_EQ(ledger[31].generation, 11);
+	zcd_state_close(st);
+}
+
+/* A file that is not a state file (or was cut short) holds nothing. */
+static void test_garbage(const char *path)
+{
+	static const char *const vms[] = {"a"};
+	struct zcd_config cfg;
+	struct zcd_state *st;
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	for (int i = 0; i < 10000; i++)
+		fputc(i * 7, f);
+	fclose(f);
+	config(&cfg, vms, 1);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(!st->found_previous);
+	CHECK_EQ(st->hdr->incarnation, 1);
+	zcd_state_close(st);
+}
+
+int main(void)
+{
+	char path[] = "/tmp/zcd-test-state-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0) {
+		perror("mkstemp");
+		return 1;
+	}
+	close(fd);
+	test_lock(path);
+	test_recovery_after_kill(path);
+	test_garbage(path);
+	unlink(path);
+	return check_report("test_state");
+}
