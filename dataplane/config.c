@@ -927,10 +927,10 @@ static int load_vm_sim(struct loader *ld, struct zcd_vm_sim_config *sim, const s
 	    load_number(ld, f[SIM_HOLD].value, sub, 0, ZCD_CREDITS_MAX, &sim->hold) < 0)
 		return -1;
 	if (sim->hold != 0 && (sim->instant_return || sim->stall || sim->hostile ||
-			       sim->scribble_after || sim->reboot_every))
+			       sim->scribble_after))
 		return fail(ld, f[SIM_HOLD].value->line, sub,
-			    "a guest that holds buffers does none of instant_return, stall, hostile, "
-			    "scribble_after or reboot_every");
+			    "a guest that holds buffers does none of instant_return, stall, hostile "
+			    "or scribble_after");
 	return 0;
 }
 

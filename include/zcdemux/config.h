@@ -76,7 +76,8 @@ struct zcd_vm_sim_config {
 	/* The guest keeps the last this many buffers it read (an application
 	 * holding on to them), at most half its credits, and gives each back
 	 * once that many newer ones came; asked to give some back, it does at
-	 * once.  0 = it gives every buffer back as soon as it read it. */
+	 * once.  With reboot_every, it leaves holding them.  0 = it gives
+	 * every buffer back as soon as it read it. */
 	uint32_t hold;
 };
 

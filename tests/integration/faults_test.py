@@ -10,6 +10,21 @@
                  exactly their frames, the pool is whole and the exit status 0.
                  (How many frames reach vm2 before the cut-off depends on
                  timing; the sums do not.)
+  guest_dies     the same traffic; each of vm2's guests reads 30 frames, keeps
+                 its last 20 (sim.hold) and leaves holding them; a new one
+                 connects once they are taken back.  vm2's sink holds its
+                 frames in order, the first 30 first; exactly 10 per guest
+                 came back as returns (and what the last one read past 20);
+                 what the guests held was taken back (copies excepted: they
+                 are in the guests' own pages); the other VMs get exactly
+                 their frames; the pool is whole.
+  pool_exhaustion  a pool of 200 buffers (dataplane.buffers, smaller than the
+                 one VM's credits: overcommitted on purpose) and a guest that
+                 never returns: every frame of 600 is either delivered or
+                 counted in drops.pool_empty, exactly as net_pcap's receive
+                 loop and the pool's arithmetic say (replayed below); the
+                 sink holds exactly the delivered frames; at exit every
+                 buffer is taken back and the pool is whole.
   guest_reboot   the same traffic; vm2's guest gives back every 30 frames it
                  read and goes away, and a new guest connects once all it
                  held is back.  vm2's sink holds its first 30 frames, then
@@ -30,17 +45,17 @@ SCRIBBLER = "vm2"
 READ_BEFORE = 50
 
 
-def _run_with(ctx, run, name: str, sim_key: str, value: int):
-    """The unicast scenario with SCRIBBLER's sim.<sim_key> set; returns
-    (scenario, oracle, files, run result, stats or None, problems)."""
+def _run_with(ctx, run, name: str, sim: dict):
+    """The unicast scenario with SCRIBBLER's sim settings updated with sim;
+    returns (scenario, oracle, files, run result, stats or None, problems)."""
     scn = zcdgen.get_scenario("unicast")
     exp = zcdgen.oracle(scn)
     wd = run.fresh_dir(os.path.join(ctx.work, name))
     files = zcdgen.write_scenario(scn, wd, exp)
     cfg = files["config_dict"]
     k = next(i for i, v in enumerate(cfg["vms"]) if v["name"] == SCRIBBLER)
-    cfg["vms"][k]["sim"][sim_key] = value
-    config = os.path.join(wd, f"config-{sim_key}.yaml")
+    cfg["vms"][k]["sim"].update(sim)
+    config = os.path.join(wd, f"config-{name}.yaml")
     with open(config, "w") as fh:
         fh.write(zcdgen.yaml_dump(cfg))
     stats = os.path.join(wd, "stats.json")
@@ -70,7 +85,7 @@ def _run_with(ctx, run, name: str, sim_key: str, value: int):
 
 def test_guest_reboot(ctx, run) -> "run.Outcome":
     name, every = "guest_reboot", 30
-    scn, exp, files, res, st, probs = _run_with(ctx, run, name, "reboot_every", every)
+    scn, exp, files, res, st, probs = _run_with(ctx, run, name, {"reboot_every": every})
     if st is None:
         return run.Outcome(name, probs, res.elapsed)
     k = next(i for i, v in enumerate(scn.vms) if v.name == SCRIBBLER)
@@ -106,9 +121,59 @@ def test_guest_reboot(ctx, run) -> "run.Outcome":
     return run.Outcome(name, probs, res.elapsed, note)
 
 
+def test_guest_dies(ctx, run) -> "run.Outcome":
+    name, every, hold = "guest_dies", 30, 20
+    scn, exp, files, res, st, probs = _run_with(ctx, run, name,
+                                                {"reboot_every": every, "hold": hold})
+    if st is None:
+        return run.Outcome(name, probs, res.elapsed)
+    k = next(i for i, v in enumerate(scn.vms) if v.name == SCRIBBLER)
+    vm = st["vms"][k]
+    expected = [f.data for f in exp.per_vm[SCRIBBLER]]
+    try:
+        got = [rec[4] for rec in zcdgen.read_pcap(files["sinks"][SCRIBBLER]).records]
+    except (zcdgen.PcapError, OSError) as ex:
+        return run.Outcome(name, probs + [f"sink {SCRIBBLER}: {ex}"], res.elapsed)
+    pos = 0  # got must be an in-order subsequence of expected
+    for d in got:
+        while pos < len(expected) and expected[pos] != d:
+            pos += 1
+        if pos == len(expected):
+            probs.append(f"sink {SCRIBBLER}: a frame out of order or not its own")
+            break
+        pos += 1
+    # Each guest that left read `every` frames, gave back all but the `hold`
+    # it kept, and left holding those; the last one, stopped at exit, gave
+    # back what it read beyond `hold`.
+    departed = vm["connects"] - 1
+    last_read = len(got) - every * departed
+    want_returned = (every - hold) * departed + max(0, last_read - hold)
+    kept = vm["rx_packets"] - vm["returned"] - vm["reclaimed"]
+    checks = [
+        (departed >= 1, f"connects {vm['connects']}: no guest left"),
+        (0 <= last_read < every, f"the last guest read {last_read} of at most {every - 1}"),
+        (got[:every] == expected[:every], f"the first {every} frames are not its first {every}"),
+        (vm["returned"] == want_returned,
+         f"returned {vm['returned']}, expected {want_returned} ({every - hold} per guest that "
+         f"left, {departed} left, the last read {last_read})"),
+        (vm["reclaimed"] >= 1, "nothing taken back from the guests that left holding buffers"),
+        # Only copies (in the guests' own pages) are neither returned nor taken back.
+        (0 <= kept <= vm["copied"],
+         f"{kept} delivered frames neither returned nor taken back, {vm['copied']} copied"),
+        (vm["rx_packets"] + vm["dropped_no_credit"] + vm["dropped_disconnected"] == len(expected),
+         f"delivered {vm['rx_packets']} + dropped {vm['dropped_no_credit']} + "
+         f"{vm['dropped_disconnected']} != {len(expected)} frames meant for it"),
+        (vm["bad_returns"] == 0 and vm["ring_errors"] == 0, "bad returns or ring errors"),
+    ]
+    probs += [f"{SCRIBBLER}: {msg}" for ok, msg in checks if not ok]
+    note = (f"{SCRIBBLER}: {vm['connects']} guests, each left holding {hold}; "
+            f"{vm['reclaimed']} taken back, {vm['returned']} returned")
+    return run.Outcome(name, probs, res.elapsed, note)
+
+
 def test_ring_scribble(ctx, run) -> "run.Outcome":
     name = "ring_scribble"
-    scn, exp, files, res, st, probs = _run_with(ctx, run, name, "scribble_after", READ_BEFORE)
+    scn, exp, files, res, st, probs = _run_with(ctx, run, name, {"scribble_after": READ_BEFORE})
     if st is None:
         return run.Outcome(name, probs, res.elapsed)
     k = next(i for i, v in enumerate(scn.vms) if v.name == SCRIBBLER)
@@ -132,4 +197,84 @@ def test_ring_scribble(ctx, run) -> "run.Outcome":
     probs += [f"{SCRIBBLER}: {msg}" for ok, msg in checks if not ok]
     note = (f"{SCRIBBLER}: {vm['rx_packets']} delivered, {vm['returned']} returned, "
             f"{vm['reclaimed']} reclaimed, {vm['dropped_no_credit'] + vm['dropped_disconnected']} dropped")
+    return run.Outcome(name, probs, res.elapsed, note)
+
+
+EXHAUST_BUFFERS, EXHAUST_FRAMES, EXHAUST_BURST = 200, 600, 32
+
+
+def _exhaustion_expected(sizes: list, copy_threshold: int) -> tuple:
+    """What a stalled VM gets from net_pcap when the pool runs dry: the PMD
+    reads a packet, then allocates; with no buffer left it counts rx_nombuf
+    and ends the burst, the packet lost.  Copied frames free their buffer
+    after the burst; remapped ones stay with the VM.  Returns (delivered
+    frame indices, remapped count, rx_nombuf)."""
+    free, i, delivered, remapped, nombuf = EXHAUST_BUFFERS, 0, [], 0, 0
+    while i < len(sizes):
+        burst = []
+        while len(burst) < EXHAUST_BURST and i < len(sizes):
+            if free == 0:
+                nombuf += 1
+                i += 1
+                break
+            free -= 1
+            burst.append(i)
+            i += 1
+        for j in burst:
+            if sizes[j] >= copy_threshold:
+                remapped += 1
+            else:
+                free += 1
+        delivered += burst
+    return delivered, remapped, nombuf
+
+
+def test_pool_exhaustion(ctx, run) -> "run.Outcome":
+    name = "pool_exhaustion"
+    wd = run.fresh_dir(os.path.join(ctx.work, name))
+    mac = "02:00:00:00:01:01"
+    sizes = [100 if seq % 2 == 0 else 600 for seq in range(EXHAUST_FRAMES)]
+    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(mac), sizes[seq])
+              for seq in range(EXHAUST_FRAMES)]
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, frames)
+    sink = os.path.join(wd, "vm1.pcap")
+    config = os.path.join(wd, "zcdemux.yaml")
+    with open(config, "w") as fh:
+        fh.write("ports:\n  - name: uplink\n"
+                 f"    devargs: \"net_pcap0,rx_pcap={traffic}\"\n"
+                 "hypervisor:\n  backend: sim\n"
+                 f"dataplane:\n  buffers: {EXHAUST_BUFFERS}\n  rx_descriptors: 32\n"
+                 f"  burst: {EXHAUST_BURST}\n  copy_threshold: 256\n"
+                 f"vms:\n  - name: vm1\n    macs: [\"{mac}\"]\n    credits: 1024\n"
+                 f"    sim:\n      sink: \"{sink}\"\n      stall: true\n")
+    stats = os.path.join(wd, "stats.json")
+    res = run.run_daemon(ctx, run.daemon_argv(ctx, name, config, stats, ["--idle-exit", "300"]), wd)
+    probs = run.sanitizer_problems(res)
+    if res.timed_out or res.rc != 0:
+        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
+                           res.elapsed)
+    try:
+        with open(stats) as fh:
+            st = json.load(fh)
+        got = [rec[4] for rec in zcdgen.read_pcap(sink).records]
+    except (OSError, ValueError, zcdgen.PcapError) as ex:
+        return run.Outcome(name, probs + [f"results: {ex}"], res.elapsed)
+    delivered, remapped, nombuf = _exhaustion_expected(sizes, 256)
+    vm = st["vms"][0]
+    want = {
+        "ports[0].rx_packets": (st["ports"][0]["rx_packets"], len(delivered)),
+        "drops.pool_empty": (st["drops"]["pool_empty"], nombuf),
+        "vm1.rx_packets": (vm["rx_packets"], len(delivered)),
+        "vm1.remapped": (vm["remapped"], remapped),
+        "vm1.copied": (vm["copied"], len(delivered) - remapped),
+        "vm1.dropped_no_credit": (vm["dropped_no_credit"], 0),
+        "vm1.reclaimed": (vm["reclaimed"], remapped),
+    }
+    probs += [f"{k}: expected {w}, actual {a}" for k, (a, w) in want.items() if a != w]
+    if got != [frames[j] for j in delivered]:
+        probs.append(f"vm1's sink: {len(got)} frames, not exactly the {len(delivered)} delivered")
+    probs += run.check_pool(st)
+    note = (f"{len(delivered)} delivered ({remapped} remapped and kept), {nombuf} counted as "
+            "pool_empty")
     return run.Outcome(name, probs, res.elapsed, note)

@@ -1448,6 +1448,9 @@ def main(argv=None) -> int:
     tests.append(("demo", lambda: test_demo(ctx)))
     tests.append(("ring_scribble", lambda: faults_test.test_ring_scribble(ctx, sys.modules[__name__])))
     tests.append(("guest_reboot", lambda: faults_test.test_guest_reboot(ctx, sys.modules[__name__])))
+    tests.append(("guest_dies", lambda: faults_test.test_guest_dies(ctx, sys.modules[__name__])))
+    tests.append(("pool_exhaustion", lambda: faults_test.test_pool_exhaustion(
+        ctx, sys.modules[__name__])))
     tests.append(("two_lcores", lambda: scaleout_test.test_two_lcores(
         ctx, sys.modules[__name__], "two_lcores", None)))
     tests.append(("two_lcores_iommu", lambda: scaleout_test.test_two_lcores(

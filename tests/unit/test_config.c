@@ -405,8 +405,8 @@ static const struct error_case error_cases[] = {
 	  "unknown key (allowed: sink, stall, instant_return, hostile, scribble_after, "
 	  "reboot_every, hold)" },
 	{ "hold with stall", HEAD VM1 "    sim: {stall: true, hold: 4}\n", 9, "vms[0].sim.hold",
-	  "a guest that holds buffers does none of instant_return, stall, hostile, "
-	  "scribble_after or reboot_every" },
+	  "a guest that holds buffers does none of instant_return, stall, hostile or "
+	  "scribble_after" },
 	{ "hold too many", HEAD VM1 "    sim: {hold: 32769}\n", 9, "vms[0].sim.hold",
 	  "32769 is out of range (0..32768)" },
 	{ "instant_return with stall", HEAD VM1 "    sim: {stall: true, instant_return: true}\n", 9,
