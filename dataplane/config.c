@@ -575,6 +575,27 @@ static int load_bool(struct loader *ld, const struct node *n, const char *key, b
 	return 0;
 }
 
+/*
+ * A mode spelt as one of two words: *out = 0 for first, 1 for second.
+ * Messages call the two "a mode (first or second)".
+ */
+static int load_mode(struct loader *ld, const struct node *n, const char *key, const char *first,
+		     const char *second, unsigned *out)
+{
+	char shown[SHOW_MAX];
+
+	if (expect(ld, n, key, NODE_SCALAR) < 0)
+		return -1;
+	if (strcmp(n->text, first) == 0)
+		*out = 0;
+	else if (strcmp(n->text, second) == 0)
+		*out = 1;
+	else
+		return fail(ld, n->line, key, "%s is not a mode (%s or %s)", show(shown, n, true),
+			    first, second);
+	return 0;
+}
+
 static int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -705,18 +726,13 @@ static int load_iommu(struct loader *ld, struct zcd_config *cfg, const struct no
 		if (load_text(ld, value, key, cfg->iommu_backend, sizeof(cfg->iommu_backend)) < 0)
 			return -1;
 	}
-	value = f[IOMMU_MODE].value;
 	key_field(key, "iommu", iommu_keys[IOMMU_MODE]);
-	if (value != NULL) {
-		if (expect(ld, value, key, NODE_SCALAR) < 0)
+	if (f[IOMMU_MODE].value != NULL) {
+		unsigned deferred;
+
+		if (load_mode(ld, f[IOMMU_MODE].value, key, "strict", "deferred", &deferred) < 0)
 			return -1;
-		if (strcmp(value->text, "strict") == 0)
-			cfg->iommu_mode = ZCD_IOMMU_STRICT;
-		else if (strcmp(value->text, "deferred") == 0)
-			cfg->iommu_mode = ZCD_IOMMU_DEFERRED;
-		else
-			return fail(ld, value->line, key, "%s is not a mode (strict or deferred)",
-				    show(shown, value, true));
+		cfg->iommu_mode = deferred ? ZCD_IOMMU_DEFERRED : ZCD_IOMMU_STRICT;
 	}
 	key_field(key, "iommu", iommu_keys[IOMMU_BATCH]);
 	if (f[IOMMU_BATCH].value != NULL &&
@@ -1013,17 +1029,11 @@ static int load_vm(struct loader *ld, struct zcd_config *cfg, unsigned vm,
 
 	key_field(sub, key, vm_keys[VM_NOTIFY]);
 	if (f[VM_NOTIFY].value != NULL) {
-		const struct node *n = f[VM_NOTIFY].value;
+		unsigned poll;
 
-		if (expect(ld, n, sub, NODE_SCALAR) < 0)
+		if (load_mode(ld, f[VM_NOTIFY].value, sub, "event", "poll", &poll) < 0)
 			return -1;
-		if (strcmp(n->text, "event") == 0)
-			v->notify = ZCD_NOTIFY_EVENT;
-		else if (strcmp(n->text, "poll") == 0)
-			v->notify = ZCD_NOTIFY_POLL;
-		else
-			return fail(ld, n->line, sub, "%s is not a mode (event or poll)",
-				    show(shown, n, true));
+		v->notify = poll ? ZCD_NOTIFY_POLL : ZCD_NOTIFY_EVENT;
 	}
 
 	key_field(sub, key, vm_keys[VM_SIM]);

@@ -58,18 +58,9 @@ def _run_with(ctx, run, name: str, sim: dict):
     config = os.path.join(wd, f"config-{name}.yaml")
     with open(config, "w") as fh:
         fh.write(zcdgen.yaml_dump(cfg))
-    stats = os.path.join(wd, "stats.json")
-    res = run.run_daemon(ctx, run.daemon_argv(ctx, name, config, stats, ["--idle-exit", "300"]), wd)
-    probs = run.sanitizer_problems(res)
-    if res.timed_out:
-        return scn, exp, files, res, None, [f"timed out; stderr tail:\n{run.tail(res.stderr)}"]
-    if res.rc != 0:
-        probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{run.tail(res.stderr)}")
-    try:
-        with open(stats) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError) as ex:
-        return scn, exp, files, res, None, probs + [f"stats JSON: {ex}"]
+    res, st, probs = run.run_for_stats(ctx, name, config, wd, ["--idle-exit", "300"])
+    if st is None:
+        return scn, exp, files, res, None, probs
     # Everything but that VM is exactly as the oracle says.
     want = json.loads(json.dumps(exp.stats))
     want["vms"][k] = dict(st["vms"][k])
@@ -95,14 +86,9 @@ def test_guest_reboot(ctx, run) -> "run.Outcome":
         got = [rec[4] for rec in zcdgen.read_pcap(files["sinks"][SCRIBBLER]).records]
     except (zcdgen.PcapError, OSError) as ex:
         return run.Outcome(name, probs + [f"sink {SCRIBBLER}: {ex}"], res.elapsed)
-    pos = 0  # got must be an in-order subsequence of expected
-    for d in got:
-        while pos < len(expected) and expected[pos] != d:
-            pos += 1
-        if pos == len(expected):
-            probs.append(f"sink {SCRIBBLER}: a frame out of order or not its own")
-            break
-        pos += 1
+    order = run.in_order_problem(got, expected)
+    if order:
+        probs.append(f"sink {SCRIBBLER}: {order}")
     meant = len(expected)
     checks = [
         (got[:every] == expected[:every], f"the first {every} frames are not its first {every}"),
@@ -134,14 +120,9 @@ def test_guest_dies(ctx, run) -> "run.Outcome":
         got = [rec[4] for rec in zcdgen.read_pcap(files["sinks"][SCRIBBLER]).records]
     except (zcdgen.PcapError, OSError) as ex:
         return run.Outcome(name, probs + [f"sink {SCRIBBLER}: {ex}"], res.elapsed)
-    pos = 0  # got must be an in-order subsequence of expected
-    for d in got:
-        while pos < len(expected) and expected[pos] != d:
-            pos += 1
-        if pos == len(expected):
-            probs.append(f"sink {SCRIBBLER}: a frame out of order or not its own")
-            break
-        pos += 1
+    order = run.in_order_problem(got, expected)
+    if order:
+        probs.append(f"sink {SCRIBBLER}: {order}")
     # Each guest that left read `every` frames, gave back all but the `hold`
     # it kept, and left holding those; the last one, stopped at exit, gave
     # back what it read beyond `hold`.
@@ -248,18 +229,13 @@ def test_pool_exhaustion(ctx, run) -> "run.Outcome":
                  f"  burst: {EXHAUST_BURST}\n  copy_threshold: 256\n"
                  f"vms:\n  - name: vm1\n    macs: [\"{mac}\"]\n    credits: 1024\n"
                  f"    sim:\n      sink: \"{sink}\"\n      stall: true\n")
-    stats = os.path.join(wd, "stats.json")
-    res = run.run_daemon(ctx, run.daemon_argv(ctx, name, config, stats, ["--idle-exit", "300"]), wd)
-    probs = run.sanitizer_problems(res)
-    if res.timed_out or res.rc != 0:
-        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
-                           res.elapsed)
+    res, st, probs = run.run_for_stats(ctx, name, config, wd, ["--idle-exit", "300"])
+    if st is None:
+        return run.Outcome(name, probs, res.elapsed)
     try:
-        with open(stats) as fh:
-            st = json.load(fh)
         got = [rec[4] for rec in zcdgen.read_pcap(sink).records]
-    except (OSError, ValueError, zcdgen.PcapError) as ex:
-        return run.Outcome(name, probs + [f"results: {ex}"], res.elapsed)
+    except (OSError, zcdgen.PcapError) as ex:
+        return run.Outcome(name, probs + [f"sink: {ex}"], res.elapsed)
     delivered, remapped, nombuf = _exhaustion_expected(sizes, 256)
     vm = st["vms"][0]
     want = {

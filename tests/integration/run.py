@@ -147,6 +147,36 @@ def run_daemon(ctx: Ctx, argv: list, workdir: str, cwd: Optional[str] = None,
     return res
 
 
+def run_for_stats(ctx: Ctx, name: str, config: str, wd: str, extra: list) -> tuple:
+    """Run zcdemux on config with --stats-json and extra options, as a test
+    expects it to end: exit status 0, no sanitizer report.  Returns (run
+    result, stats dict or None, problems so far)."""
+    stats = os.path.join(wd, "stats.json")
+    res = run_daemon(ctx, daemon_argv(ctx, name, config, stats, extra), wd)
+    probs = sanitizer_problems(res)
+    if res.timed_out:
+        return res, None, probs + [f"timed out; stderr tail:\n{tail(res.stderr)}"]
+    if res.rc != 0:
+        probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
+    try:
+        with open(stats) as fh:
+            return res, json.load(fh), probs
+    except (OSError, ValueError) as ex:
+        return res, None, probs + [f"stats JSON: {ex}"]
+
+
+def in_order_problem(got: list, expected: list) -> Optional[str]:
+    """None if got is an in-order subsequence of expected, else what is wrong."""
+    pos = 0
+    for k, d in enumerate(got):
+        while pos < len(expected) and expected[pos] != d:
+            pos += 1
+        if pos == len(expected):
+            return f"frame {k} of {len(got)} is out of order or not its own"
+        pos += 1
+    return None
+
+
 def _read(path: str) -> str:
     try:
         with open(path, "rb") as fh:
@@ -1211,17 +1241,10 @@ def test_fault_injection(ctx: Ctx) -> Outcome:
     config = os.path.join(wd, "config.yaml")
     with open(config, "w") as fh:
         fh.write(zcdgen.yaml_dump(cfg))
-    stats = os.path.join(wd, "stats.json")
-    res = run_daemon(ctx, daemon_argv(ctx, name, config, stats,
-                                      ["--idle-exit", "300", "--inject-dma-fault"]), wd)
-    probs = sanitizer_problems(res)
-    if res.rc != 0:
-        probs.append(f"exit status {res.rc}, expected 0; stderr tail:\n{tail(res.stderr)}")
-    try:
-        with open(stats) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError) as ex:
-        return Outcome(name, probs + [f"stats JSON: {ex}"], res.elapsed)
+    res, st, probs = run_for_stats(ctx, name, config, wd, ["--idle-exit", "300",
+                                                           "--inject-dma-fault"])
+    if st is None:
+        return Outcome(name, probs, res.elapsed)
     want = {"posted": True, "frames_dropped": 1, "victim_checked": True, "victim_changed": False}
     fi = st.get("fault_injection", {})
     for k, v in want.items():
