@@ -476,13 +476,18 @@ unsigned zcd_dataplane_check_credits(struct zcd_dataplane *dp, uint64_t now_tsc)
 			vs->connected = false;
 			vs->c.credit_timeouts++;
 			over = vs->outstanding - vs->credits;
+			/* The backend reports it down; the event takes back what it holds. */
+			if (dp->hv_ops->vm_cut_off != NULL)
+				dp->hv_ops->vm_cut_off(dp->hv, v);
 		}
 		vm_unlock(dp, v);
 		if (over == 0)
 			continue;
-		ZCD_LOG(WARNING, "%s: still %u buffers over its credits after %u ms: cut off, "
-			"taking back %u buffers\n", dp->cfg->vms[v].name, over,
-			dp->cfg->credit_timeout_ms, zcd_dataplane_take_back(dp, v));
+		ZCD_LOG(WARNING, "%s: still %u buffers over its credits after %u ms: cut off\n",
+			dp->cfg->vms[v].name, over, dp->cfg->credit_timeout_ms);
+		if (dp->hv_ops->vm_cut_off == NULL)
+			ZCD_LOG(INFO, "%s: taking back %u buffers\n", dp->cfg->vms[v].name,
+				zcd_dataplane_take_back(dp, v));
 		cut++;
 	}
 	return cut;
@@ -510,8 +515,8 @@ unsigned zcd_dataplane_poll_events(struct zcd_dataplane *dp)
 			ZCD_LOG(INFO, "%s: guest connected\n", dp->cfg->vms[vm].name);
 			continue;
 		}
-		ZCD_LOG(INFO, "%s: guest gone; taking back %u buffers\n", dp->cfg->vms[vm].name,
-			zcd_dataplane_take_back(dp, vm));
+		ZCD_LOG(INFO, "%s: guest gone or cut off; taking back %u buffers\n",
+			dp->cfg->vms[vm].name, zcd_dataplane_take_back(dp, vm));
 	}
 	return n;
 }

@@ -537,7 +537,7 @@ static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 			hv->vms[i].up_to_report = false;
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
 		} else if (atomic_exchange(&hv->vms[i].down_to_report, false)) {
-			if (!atomic_load(&hv->vms[i].left))
+			if (atomic_load(&hv->vms[i].ring_broken))
 				fprintf(stderr, "zcdemux: vms[%u]: the guest broke its ring; "
 					"cutting it off\n", i);
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_DOWN};
@@ -588,6 +588,13 @@ static void sim_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t cr
 		sim_count(&vm->notifications, 1);
 }
 
+/* Reported down like a guest that broke its ring; it stays cut off. */
+static void sim_vm_cut_off(struct zcd_hv *hv, unsigned vm_index)
+{
+	if (vm_index < hv->nb_vms && hv->vms[vm_index].connected)
+		atomic_store(&hv->vms[vm_index].down_to_report, true);
+}
+
 static int sim_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
 		      char *err, size_t errlen)
 {
@@ -634,6 +641,7 @@ const struct zcd_hv_ops zcd_hv_sim_ops = {
 	.poll_returns = sim_poll_returns,
 	.revoke = sim_revoke,
 	.vm_set_credits = sim_vm_set_credits,
+	.vm_cut_off = sim_vm_cut_off,
 	.vm_add = sim_vm_add,
 	.vm_remove = sim_vm_remove,
 	.vm_drained = sim_vm_drained,

@@ -152,6 +152,7 @@ void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
 	}
 	zcd_copy_slots_fini(&vm->copies);
 	vm->domid = 0;
+	vm->asked_to_close = false;
 	set_phase(vm, XEN_IDLE);
 }
 
@@ -400,6 +401,18 @@ static void step(struct zcd_hv *hv, struct xen_vm *vm)
 				atomic_compare_exchange_strong(&vm->phase, &expected,
 							       XEN_DOWN_REQUESTED);
 			LOG("%s: domain %u is gone or closing\n", vm->vc->name, vm->domid);
+		}
+		break;
+	case XEN_DOWN_REQUESTED:
+	case XEN_DRAINING:
+		/* Cut off while connected (broken ring, credits not given
+		 * back): a guest that complies unmaps what it holds and closes,
+		 * and the dataplane's revokes can then end. */
+		if (!vm->asked_to_close && !guest_left(hv, vm)) {
+			LOG("%s: asking domain %u to close its cut-off connection\n", vm->vc->name,
+			    vm->domid);
+			xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateClosing);
+			vm->asked_to_close = true;
 		}
 		break;
 	case XEN_RELEASED:

@@ -187,19 +187,33 @@ static bool ring_usable(struct xen_vm *vm)
 }
 
 /*
- * The guest wrote impossible ring indices: count it and treat the guest as
- * gone (as netback's fatal error disables one interface).  poll_events
- * reports it down; once everything it held is back the control thread
- * tears the connection down and offers a fresh one.
+ * Treat a connected guest as gone (as netback's fatal error disables one
+ * interface): poll_events reports it down, the control thread asks it to
+ * close, and once everything it held is back tears the connection down and
+ * offers a fresh one.  True if it was connected.
  */
-static void ring_broken(struct xen_vm *vm)
+static bool cut_off(struct xen_vm *vm)
 {
 	int expected = XEN_CONNECTED;
 
+	return atomic_compare_exchange_strong(&vm->phase, &expected, XEN_DOWN_REQUESTED);
+}
+
+/* The guest wrote impossible ring indices: count it and cut it off. */
+static void ring_broken(struct xen_vm *vm)
+{
 	xen_count(&vm->ring_errors, 1);
-	if (atomic_compare_exchange_strong(&vm->phase, &expected, XEN_DOWN_REQUESTED))
+	if (cut_off(vm))
 		fprintf(stderr, "zcdemux: xen: %s: domain %u broke its ring; cutting it off\n",
 			vm->vc->name, vm->domid);
+}
+
+static void xen_vm_cut_off(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	if (vm != NULL)
+		cut_off(vm);
 }
 
 static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
@@ -404,6 +418,7 @@ const struct zcd_hv_ops zcd_hv_xen_ops = {
 	.poll_events = xen_poll_events,
 	.vm_release = xen_vm_release,
 	.vm_set_credits = xen_vm_set_credits,
+	.vm_cut_off = xen_vm_cut_off,
 	.handoff = xen_handoff,
 	.poll_returns = xen_poll_returns,
 	.revoke = xen_revoke,

@@ -70,6 +70,7 @@ struct xen_vm {
 	char fe_path[ZCD_XS_PATH_MAX];
 	char fe_state_path[ZCD_XS_PATH_MAX + sizeof("/" ZCD_XS_STATE)];
 	bool watching;
+	bool asked_to_close; /* cut off: the guest was asked to close */
 	uint64_t reset_deadline_ms;
 	void *ring_area; /* shared with the guest (gntshr) */
 	uint32_t ring_pages;

@@ -182,6 +182,15 @@ struct zcd_hv_ops {
 	 */
 	void (*vm_set_credits)(struct zcd_hv *hv, unsigned vm, uint32_t credits, uint32_t give_back);
 
+	/*
+	 * Optional.  The dataplane gives VM vm nothing more (it kept more than
+	 * its credits past the time allowed): end the guest's connection as if
+	 * it had broken its ring, so that poll_events reports ZCD_HV_VM_DOWN
+	 * and the guest is asked to let go of what it holds.  Without this op
+	 * the dataplane only takes back what it can.  No logging.
+	 */
+	void (*vm_cut_off)(struct zcd_hv *hv, unsigned vm);
+
 	/* True when VM vm has consumed every descriptor delivered to it. */
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);
 

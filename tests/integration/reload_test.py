@@ -387,9 +387,10 @@ def test_credits(ctx, run) -> "run.Outcome":
          f"vm1: credit_timeouts {vm1['credit_timeouts']}, credits {vm1['credits']}"),
         (got["vm1"] and got["vm1"][-1] > CREDIT_FRAMES * 2 // 3,
          "vm1 got nothing in the last third: it should still receive"),
-        (f"vm2: still 24 buffers over its credits after 200 ms: cut off, taking back "
-         f"{vm2['remapped']} buffers" in res.stderr,
-         f"no line saying vm2 was cut off, taking back its {vm2['remapped']} remapped buffers"),
+        ("vm2: still 24 buffers over its credits after 200 ms: cut off" in res.stderr,
+         "no line saying vm2 was cut off"),
+        (f"vm2: guest gone or cut off; taking back {vm2['remapped']} buffers" in res.stderr,
+         f"no line saying its {vm2['remapped']} remapped buffers were taken back"),
         (vm2["credit_timeouts"] == 1 and vm2["rx_packets"] == 32
          and vm2["reclaimed"] == vm2["remapped"] and vm2["returned"] == 0,
          f"vm2: credit_timeouts {vm2['credit_timeouts']}, rx_packets {vm2['rx_packets']}, "

@@ -1018,6 +1018,29 @@ static void test_add_remove(void)
 	fixture_close(&f);
 }
 
+/* A VM the dataplane cuts off is reported down once, not as a broken ring. */
+static void test_cut_off(void)
+{
+	struct zcd_hv_event ev[4];
+	struct fixture f;
+
+	if (fixture_open(&f, 2, 8, 16, 1, 0, false, true) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 2); /* both up */
+	f.ops->vm_cut_off(f.hv, 1);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 1);
+	CHECK_EQ(ev[0].vm, 1);
+	CHECK_EQ(ev[0].kind, ZCD_HV_VM_DOWN);
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
+	CHECK_EQ(vm_stats(&f, 1).ring_errors, 0);
+	f.ops->vm_cut_off(f.hv, 7); /* no such VM: nothing */
+	CHECK_EQ(f.ops->poll_events(f.hv, ev, 4), 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	test_control_errors();
@@ -1034,5 +1057,6 @@ int main(void)
 	test_broken_ring_reported_down();
 	test_hold_and_credit_cut();
 	test_add_remove();
+	test_cut_off();
 	return check_report("test_sim");
 }
