@@ -325,6 +325,14 @@ def check(runs, models, console: str) -> tuple[list, list]:
 
     for run_name, _, remap, killed in RUNS:
         probs += check_run(run_name, remap, killed, runs[run_name], stats.get(run_name), res)
+    for text in ("reload rejected, the running configuration stays: /run/xen.yaml:2: "
+                 "YAML syntax error", "reloaded /run/xen.yaml; new credits for g2"):
+        if text not in console:
+            probs.append(f"run3: no \"{text}\" in zcdemux's log")
+    g2 = {v["name"]: v for v in (stats.get("run3") or {}).get("vms", [])}.get("g2", {})
+    if g2.get("credits") != 128 or g2.get("credit_timeouts") != 0:
+        probs.append(f"run3: g2 credits {g2.get('credits')}, credit_timeouts "
+                     f"{g2.get('credit_timeouts')}; expected 128 and 0 after the reload")
     if "every frame will be copied" not in console:
         probs.append("run4: zcdemux did not say that, without the helper, it copies every frame")
 

@@ -16,8 +16,9 @@
 #      must keep exactly those pages pinned and granted (a zombie region);
 #   5. run 3: zcdemux again finds the dead run's connections, asks the
 #      guests to close them (they let go, the zombie is released) and
-#      connects afresh; part 4; SIGINT; the helper has nothing left and
-#      unloads;
+#      connects afresh; a reload with a broken file is rejected, one that
+#      cuts g2's credits is applied (announced on g2's ring); part 4;
+#      SIGINT; the helper has nothing left and unloads;
 #   6. run 4 without the helper: zcdemux copies every frame (part 5).
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
@@ -75,7 +76,7 @@ start_zcdemux() {
 	rm -f "/run/$1.json"
 	$P/zcdemux --no-huge -m 256 --no-pci -l 0 --file-prefix "$1" \
 		--log-level=lib.eal:warning --log-level=lib.telemetry:error -- \
-		--config $P/xen.yaml --stats-json "/run/$1.json" --stats-interval 1 \
+		--config /run/xen.yaml --stats-json "/run/$1.json" --stats-interval 1 \
 		>"/run/$1.out" 2>&1 &
 	ZCD_PID=$!
 	echo "ZCD-XEN: zcdemux $1 started (pid $ZCD_PID)"
@@ -110,6 +111,12 @@ feed() {
 	wait_until settled "/run/$1.json" || fail_run "$1" "$1: $2 did not settle"
 }
 
+# reload RUN TEXT: SIGHUP once the configuration file is replaced, wait for TEXT in its log.
+reload() {
+	kill -HUP "$ZCD_PID"
+	wait_until grep -q "$2" "/run/$1.out" || fail_run "$1" "$1: no \"$2\" after SIGHUP"
+}
+
 # ---- 1. grant helper
 
 insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
@@ -129,6 +136,7 @@ for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/defaul
 done
 $P/ip link add zin mtu 9000 type veth peer name zout mtu 9000 || zcd_fail "cannot create veth"
 $P/ip link set zin up && $P/ip link set zout up || zcd_fail "cannot bring veth up"
+cp $P/xen.yaml /run/xen.yaml || zcd_fail "cannot copy xen.yaml"
 
 # ---- 3. run 1: parts 1 and 2, g4 destroyed in between
 
@@ -160,8 +168,15 @@ kmod_report after-kill
 start_zcdemux run3
 wait_until connected /run/run3.json g1 g2 g3 g4 || fail_run run3 "run3: guests did not all reconnect"
 wait_until no_zombie || { kmod_report stuck; zcd_fail "run3: the dead run's pages were never released"; }
+echo "vms: [" >/run/xen.yaml
+reload run3 "reload rejected, the running configuration stays"
+# g2 holds nothing now: the cut is only announced; part 4 stays within 128.
+sed '/name: "g2"/,/credits:/ s/credits: 512/credits: 128/' $P/xen.yaml >/run/xen.yaml
+reload run3 "reloaded /run/xen.yaml; new credits for g2"
+echo "ZCD-XEN: run3: a broken file rejected, g2's credits cut to 128"
 feed run3 part4 0 "$N4"
 stop_zcdemux run3 INT
+cp $P/xen.yaml /run/xen.yaml
 kmod_report final
 rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded=0"
 
