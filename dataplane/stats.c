@@ -176,13 +176,14 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 	}
 	fprintf(f,
 		"],\n \"removed_vms\": {\"count\": %u, \"rx_packets\": %" PRIu64
-		", \"rx_bytes\": %" PRIu64 ", \"dropped_no_credit\": %" PRIu64
+		", \"rx_bytes\": %" PRIu64 ", \"remapped\": %" PRIu64 ", \"copied\": %" PRIu64
+		", \"dropped_no_credit\": %" PRIu64
 		", \"dropped_disconnected\": %" PRIu64 ", \"returned\": %" PRIu64
 		", \"bad_returns\": %" PRIu64 ", \"reclaimed\": %" PRIu64
 		", \"credit_timeouts\": %" PRIu64 "},\n"
 		" \"reloads\": {\"applied\": %" PRIu64 ", \"rejected\": %" PRIu64 "}",
-		dp->nb_removed, dp->removed.rx_packets, dp->removed.rx_bytes,
-		dp->removed.dropped_no_credit, dp->removed.dropped_disconnected, dp->removed.returned,
+		dp->nb_removed, dp->removed.rx_packets, dp->removed.rx_bytes, dp->removed.remapped,
+		dp->removed.copied, dp->removed.dropped_no_credit, dp->removed.dropped_disconnected, dp->removed.returned,
 		dp->removed.bad_returns, dp->removed.reclaimed, dp->removed.credit_timeouts,
 		dp->reload.reloads,
 		dp->reload.failures);

@@ -441,8 +441,19 @@ static void *control_main(void *arg)
 		/* Guests have no reason to notify us; drop what they send, keep the port masked. */
 		if (fds[1].revents & POLLIN)
 			xenevtchn_pending(hv->xce);
-		for (unsigned i = 0; i < hv->nb_vms; i++)
-			step(hv, &hv->vms[i]);
+		for (unsigned i = 0; i < hv->nb_vms; i++) {
+			struct xen_vm *vm = &hv->vms[i];
+
+			if (!atomic_load_explicit(&vm->in_use, memory_order_acquire))
+				continue;
+			if (atomic_load_explicit(&vm->remove_requested, memory_order_acquire)) {
+				LOG("%s: removed: connection torn down, slot freed\n", vm->vc->name);
+				xen_control_teardown(hv, vm);
+				atomic_store_explicit(&vm->in_use, false, memory_order_release);
+				continue;
+			}
+			step(hv, vm);
+		}
 	}
 	return NULL;
 }

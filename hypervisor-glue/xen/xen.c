@@ -10,9 +10,11 @@
  * has no map call or hypercall at all.  revoke = one end-access ioctl.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../backends.h"
 #include "xen.h"
@@ -22,7 +24,31 @@
 
 static struct xen_vm *vm_of(struct zcd_hv *hv, unsigned index)
 {
-	return index < hv->nb_vms ? &hv->vms[index] : NULL;
+	return index < hv->nb_vms && atomic_load_explicit(&hv->vms[index].in_use,
+							   memory_order_acquire)
+		       ? &hv->vms[index]
+		       : NULL;
+}
+
+/* Slot index takes VM vc; the control thread looks for its domain from now on. */
+static void vm_slot_fill(struct zcd_hv *hv, unsigned index, const struct zcd_vm_config *vc)
+{
+	struct xen_vm *vm = &hv->vms[index];
+	uint32_t size = XEN_RING_MIN_SIZE;
+
+	/* A guest holding every credit can still have every return on the ring. */
+	while (size < vc->credits)
+		size <<= 1;
+	/* The control thread may be reading in_use: leave it to the store below. */
+	memset(&vm->index, 0, sizeof(*vm) - offsetof(struct xen_vm, index));
+	atomic_store_explicit(&vm->remove_requested, false, memory_order_relaxed);
+	vm->index = index;
+	vm->vc = vc;
+	vm->credits = vc->credits;
+	atomic_init(&vm->credit_limit, vm->credits);
+	vm->ring_size = size;
+	atomic_init(&vm->phase, XEN_IDLE);
+	atomic_store_explicit(&vm->in_use, true, memory_order_release);
 }
 
 static int phase_of(struct xen_vm *vm)
@@ -52,7 +78,8 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 	hv->cfg = cfg;
 	hv->pool = *pool;
 	hv->grant_fd = -1;
-	hv->vms = calloc(cfg->nb_vms ? cfg->nb_vms : 1, sizeof(*hv->vms));
+	/* Every slot up front: VMs added while running take free ones. */
+	hv->vms = calloc(ZCD_MAX_VMS, sizeof(*hv->vms));
 	hv->pages_pending = calloc(pool->nb_bufs, sizeof(*hv->pages_pending));
 	hv->page_scratch = malloc(XEN_BATCH_BUFS * ppb * sizeof(*hv->page_scratch));
 	hv->result_scratch = malloc(XEN_BATCH_BUFS * ppb);
@@ -61,21 +88,9 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	hv->nb_vms = cfg->nb_vms;
-	for (unsigned i = 0; i < cfg->nb_vms; i++) {
-		struct xen_vm *vm = &hv->vms[i];
-		uint32_t size = XEN_RING_MIN_SIZE;
-
-		/* A guest holding every credit can still have every return on the ring. */
-		while (size < cfg->vms[i].credits)
-			size <<= 1;
-		vm->index = i;
-		vm->vc = &cfg->vms[i];
-		vm->credits = cfg->vms[i].credits;
-		atomic_init(&vm->credit_limit, vm->credits);
-		vm->ring_size = size;
-		atomic_init(&vm->phase, XEN_IDLE);
-	}
+	hv->nb_vms = ZCD_MAX_VMS;
+	for (unsigned i = 0; i < cfg->nb_vms; i++)
+		vm_slot_fill(hv, i, &cfg->vms[i]);
 
 	xen_domain_open(hv);
 	hv->xs = xs_open(0);
@@ -122,8 +137,8 @@ static unsigned xen_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
-		struct xen_vm *vm = &hv->vms[i];
-		int phase = phase_of(vm);
+		struct xen_vm *vm = vm_of(hv, i);
+		int phase = vm != NULL ? phase_of(vm) : XEN_IDLE;
 
 		if (phase == XEN_UP) {
 			uint32_t limit = atomic_load(&vm->credit_limit);
@@ -168,6 +183,39 @@ static void xen_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t cr
 	vm->ring_limit = credits;
 	if (vm->vc->notify == ZCD_NOTIFY_EVENT && xenevtchn_notify(hv->xce, vm->port) == 0)
 		xen_count(&vm->notifications, 1);
+}
+
+static int xen_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
+		      char *err, size_t errlen)
+{
+	if (vm_index >= hv->nb_vms || vm_of(hv, vm_index) != NULL) {
+		snprintf(err, errlen, "vms[%u]: index in use", vm_index);
+		return -1;
+	}
+	vm_slot_fill(hv, vm_index, vc);
+	return 0;
+}
+
+/*
+ * The control thread owns the connection: it tears it down (the guest sees
+ * its device go) and frees the slot.  Waits for that, bounded.
+ */
+static void xen_vm_remove(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+
+	if (vm == NULL)
+		return;
+	atomic_store_explicit(&vm->remove_requested, true, memory_order_release);
+	for (unsigned ms = 0; ms < XEN_REMOVE_WAIT_MS && hv->control_running; ms += 5) {
+		struct timespec gap = {.tv_nsec = 5 * 1000000L};
+
+		if (!atomic_load_explicit(&vm->in_use, memory_order_acquire))
+			return;
+		nanosleep(&gap, NULL);
+	}
+	fprintf(stderr, "zcdemux: xen: %s: the control thread did not let go of its slot\n",
+		vm->vc->name);
 }
 
 static void xen_vm_release(struct zcd_hv *hv, unsigned vm_index)
@@ -377,6 +425,7 @@ static void xen_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_
 {
 	const struct xen_vm *vm = vm_index < hv->nb_vms ? &hv->vms[vm_index] : NULL;
 
+	/* A free slot's counters are zero. */
 	*out = (struct zcd_hv_vm_stats){0};
 	if (vm == NULL)
 		return;
@@ -392,7 +441,8 @@ static void xen_destroy(struct zcd_hv *hv)
 		return;
 	xen_control_stop(hv);
 	for (unsigned i = 0; hv->vms != NULL && i < hv->nb_vms; i++)
-		xen_control_teardown(hv, &hv->vms[i]);
+		if (vm_of(hv, i) != NULL)
+			xen_control_teardown(hv, &hv->vms[i]);
 	xen_grant_close(hv);
 	if (hv->xce != NULL)
 		xenevtchn_close(hv->xce);
@@ -419,6 +469,8 @@ const struct zcd_hv_ops zcd_hv_xen_ops = {
 	.vm_release = xen_vm_release,
 	.vm_set_credits = xen_vm_set_credits,
 	.vm_cut_off = xen_vm_cut_off,
+	.vm_add = xen_vm_add,
+	.vm_remove = xen_vm_remove,
 	.handoff = xen_handoff,
 	.poll_returns = xen_poll_returns,
 	.revoke = xen_revoke,

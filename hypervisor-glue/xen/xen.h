@@ -44,6 +44,7 @@
 #define XEN_RESET_WAIT_MS 3000 /* how long a stale guest gets to let go */
 #define XEN_SHUTDOWN_WAIT_MS 3000 /* how long a guest gets to close at exit */
 #define XEN_CONTROL_TICK_MS 100
+#define XEN_REMOVE_WAIT_MS 2000 /* vm_remove waits this long for the control thread */
 
 enum xen_phase {
 	XEN_IDLE, /* no guest bound */
@@ -57,6 +58,10 @@ enum xen_phase {
 };
 
 struct xen_vm {
+	/* Set by the dataplane (create, vm_add) once the fields below are;
+	 * cleared by the control thread once a removal asked for is done. */
+	atomic_bool in_use;
+	atomic_bool remove_requested; /* vm_remove: tear down, then free the slot */
 	unsigned index; /* in cfg->vms */
 	const struct zcd_vm_config *vc;
 	uint32_t credits; /* copy slots offered: the most it may ever hold */
@@ -113,8 +118,8 @@ struct zcd_hv {
 	bool control_running;
 	atomic_bool stop;
 
-	struct xen_vm *vms;
-	unsigned nb_vms;
+	struct xen_vm *vms; /* ZCD_MAX_VMS slots, by VM index */
+	unsigned nb_vms; /* slots */
 };
 
 /* control.c */

@@ -4,25 +4,30 @@
 
     python3 tests/soak/soak.py --build build [--seconds 600] [--rate 100000] [--no-memory-check]
 
-zcd-gen (its own process, memif client) sends frames round robin to four
+zcd-gen (its own process, memif client) sends frames round robin to five
 sim VMs of zcdemux (memif server) at a fixed rate for --seconds:
-  vm1  an ordinary guest;
+  vm1  an ordinary guest, whose credits a reload halves and restores;
   vm2  a guest that leaves every 20000 frames and is replaced (reboot_every);
   vm3  likewise every 33333 frames;
-  vm4  a hostile guest (each return also duplicated, stale and forged).
+  vm4  a hostile guest (each return also duplicated, stale and forged);
+  vm5  added and removed by a reload (SIGHUP) every 20 s.
+zcdemux keeps its ledger and counters in a state file (--state).
 
 Every 10 s it samples zcdemux's resident memory, open file descriptors and
 stats JSON.  At the end zcdemux is stopped (SIGINT, before the generator)
 and the run passes when:
   * zcdemux exits with status 0 (so the pool was whole and the ledger clean)
     and no sanitizer wrote a report;
-  * every frame the port took is accounted for: delivered to its VM, or
-    counted as dropped (no credit, VM between guests, or classified away);
+  * every frame the port took is accounted for: delivered to its VM (vm5's
+    removed incarnations included), or counted as dropped (no credit, VM
+    between guests, or classified away, vm5's frames while it is absent);
+  * every reload was applied;
   * vm2 and vm3 had new guests many times, vm4's bad returns were all
     rejected (three per frame it got);
   * with the memory check (not under ASan, whose quarantine grows by
     design): resident memory at the end is within 4 MiB of the first sample
-    after a minute's warm-up, and the descriptor count never changes.
+    after a minute's warm-up, and the descriptor count is the same at every
+    sample taken with vm5 configured, and at every one without.
 Prints one line per sample and a verdict; exit status 0 on PASS.
 """
 
@@ -42,8 +47,9 @@ SAMPLE_S = 10
 WARMUP_SAMPLES = 6  # memory is compared from the first sample after a minute
 RSS_SLACK_KIB = 4096
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+RELOAD_S = 20
 VMS = [("vm1", {}), ("vm2", {"reboot_every": 20000}), ("vm3", {"reboot_every": 33333}),
-       ("vm4", {"hostile": True})]
+       ("vm4", {"hostile": True}), ("vm5", {})]
 
 
 def log(msg: str) -> None:
@@ -55,16 +61,23 @@ def eal(lcore: int, prefix: str) -> list:
             "--log-level=lib.eal:warning", "--no-telemetry"]
 
 
-def write_config(path: str, sock: str) -> None:
-    with open(path, "w") as fh:
+def write_config(path: str, sock: str, reloaded: bool = False) -> None:
+    """The configuration with every VM; reloaded: without vm5, vm1 at half credits.
+    Written whole, then renamed into place, as an operator's tool would."""
+    with open(path + ".new", "w") as fh:
         fh.write(f'ports:\n  - {{name: uplink, devargs: "net_memif0,role=server,socket={sock},'
                  'socket-abstract=no"}\n'
                  "hypervisor: {backend: sim}\n"
+                 "dataplane: {buffers: 4096}\n"
                  "vms:\n")
         for k, (name, sim) in enumerate(VMS):
+            if reloaded and name == "vm5":
+                continue
+            credits = 256 if reloaded and name == "vm1" else 512
             opts = ", ".join(f"{key}: {str(v).lower()}" for key, v in sim.items())
-            fh.write(f'  - {{name: {name}, macs: ["02:00:00:00:00:0{k + 1}"], credits: 512, '
-                     f"sim: {{{opts}}}}}\n")
+            fh.write(f'  - {{name: {name}, macs: ["02:00:00:00:00:0{k + 1}"], '
+                     f"credits: {credits}, sim: {{{opts}}}}}\n")
+    os.replace(path + ".new", path)
 
 
 def wait_text(path: str, p: subprocess.Popen, text: str, timeout: float) -> None:
@@ -91,7 +104,8 @@ def sample(pid: int, stats_path: str) -> dict:
     return {"rss_kib": rss, "fds": fds, "stats": st}
 
 
-def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool) -> list:
+def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool,
+          reloads: int) -> list:
     probs = []
     if rc != 0:
         probs.append(f"zcdemux exit status {rc}: {out[-1500:]}")
@@ -100,8 +114,9 @@ def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool) 
     port_rx = st.get("ports", [{}])[0].get("rx_packets", -1)
     if port_rx != taken:
         probs.append(f"the port received {port_rx} frames, the generator's port took {taken}")
+    removed = st.get("removed_vms", {})
     accounted = sum(v["rx_packets"] + v["dropped_no_credit"] + v["dropped_disconnected"]
-                    for v in vms.values()) + sum(st.get("drops", {}).values())
+                    for v in list(vms.values()) + [removed]) + sum(st.get("drops", {}).values())
     if accounted != port_rx:
         probs.append(f"{accounted} frames delivered or dropped, {port_rx} received")
     for name, sim in VMS:
@@ -112,6 +127,10 @@ def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool) 
         if every and vm.get("connects", 0) < 1 + vm.get("rx_packets", 0) // (2 * every):
             probs.append(f"{name}: {vm.get('connects')} guests for {vm.get('rx_packets')} frames "
                          f"(a new one every {every})")
+    if st.get("reloads") != {"applied": reloads, "rejected": 0}:
+        probs.append(f"reloads {st.get('reloads')}, expected {reloads} applied")
+    if removed.get("count", 0) < reloads // 2:
+        probs.append(f"vm5 removed {removed.get('count')} times in {reloads} reloads")
     vm4 = vms.get("vm4", {})
     if vm4.get("bad_returns") != 3 * vm4.get("rx_packets", -1):
         probs.append(f"vm4: {vm4.get('bad_returns')} bad returns for {vm4.get('rx_packets')} frames")
@@ -122,9 +141,12 @@ def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool) 
         base, last = samples[WARMUP_SAMPLES], samples[-1]
         if last["rss_kib"] - base["rss_kib"] > RSS_SLACK_KIB:
             probs.append(f"resident memory grew from {base['rss_kib']} to {last['rss_kib']} KiB")
-        fds = {s["fds"] for s in samples}
-        if len(fds) != 1:
-            probs.append(f"open descriptors changed: {sorted(fds)}")
+        # vm5's guest has a descriptor of its own while it is configured.
+        by_vm5 = {}
+        for smp in samples:
+            by_vm5.setdefault(smp["vm5"], set()).add(smp["fds"])
+        if any(len(fds) != 1 for fds in by_vm5.values()):
+            probs.append(f"open descriptors changed: {by_vm5} (with vm5 configured or not)")
     elif memory:
         probs.append("too short for the memory check (at least 70 s)")
     return probs
@@ -144,8 +166,10 @@ def main(argv=None) -> int:
     ncpu = os.cpu_count() or 1
     scratch = tempfile.mkdtemp(prefix="zcd-soak-")
     sock, config = os.path.join(scratch, "memif.sock"), os.path.join(scratch, "soak.yaml")
-    stats = os.path.join(scratch, "stats.json")
+    gen_config = os.path.join(scratch, "gen.yaml")  # every VM, always
+    stats, state = os.path.join(scratch, "stats.json"), os.path.join(scratch, "state")
     write_config(config, sock)
+    write_config(gen_config, sock)
 
     wrapper = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
                "--quiet", f"--suppressions={os.path.join(HERE, 'dpdk.supp')}"] if a.valgrind else []
@@ -155,24 +179,29 @@ def main(argv=None) -> int:
     dut_log = open(dut_log_path, "w")
     dut = subprocess.Popen(wrapper + [os.path.join(build, "zcdemux")] + eal(ncpu - 1, "zcd-soak-dut") +
                            ["--", "--config", config, "--stats-json", stats,
-                            "--stats-interval", str(SAMPLE_S)],
+                            "--stats-interval", str(SAMPLE_S), "--state", state],
                            stdin=subprocess.DEVNULL, stdout=dut_log, stderr=subprocess.STDOUT)
     wait_text(dut_log_path, dut, "zcdemux: running:", 600 if a.valgrind else 60)
     gen = subprocess.Popen([os.path.join(build, "zcd-gen")] + eal(0, "zcd-soak-gen") +
                            ["--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,rsize=14",
-                            "--", "--config", config, "--size", "imix", "--rate", str(a.rate),
+                            "--", "--config", gen_config, "--size", "imix", "--rate", str(a.rate),
                             "--time", str(a.seconds), "--hold"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     log(f"{a.seconds} s at {a.rate} frames/s, zcdemux pid {dut.pid}, scratch {scratch}")
-    samples = []
+    samples, reloads = [], 0
     end = time.monotonic() + a.seconds
     while time.monotonic() < end and dut.poll() is None and gen.poll() is None:
         time.sleep(min(SAMPLE_S, max(0.0, end - time.monotonic())))
         if dut.poll() is not None:
             break
         s = sample(dut.pid, stats)
+        s["vm5"] = reloads % 2 == 0  # the last reload was 10 s ago or more
         samples.append(s)
+        if len(samples) * SAMPLE_S % RELOAD_S == 0 and time.monotonic() < end - 1:
+            reloads += 1
+            write_config(config, sock, reloaded=reloads % 2 == 1)
+            dut.send_signal(signal.SIGHUP)
         vms = s["stats"].get("vms", [])
         log(f"t={len(samples) * SAMPLE_S:4d}s rss {s['rss_kib']} KiB fds {s['fds']} "
             f"rx {s['stats'].get('ports', [{}])[0].get('rx_packets')} "
@@ -204,7 +233,7 @@ def main(argv=None) -> int:
         st = {}
         out += f"\n[soak: no stats JSON: {ex}]"
     taken = report.get("sent", 0) + report.get("warmup_sent", 0)
-    probs = check(st, taken, out, dut.returncode, samples, a.memory)
+    probs = check(st, taken, out, dut.returncode, samples, a.memory, reloads)
     vms = {v["name"]: v for v in st.get("vms", [])}
     log(f"generator took {taken} frames; zcdemux delivered "
         f"{sum(v['rx_packets'] for v in vms.values())}; guests "

@@ -19,7 +19,9 @@
 #      connects afresh; a reload with a broken file is rejected, one that
 #      cuts g2's credits is applied (announced on g2's ring); part 4;
 #      SIGINT; the helper has nothing left and unloads;
-#   6. run 4 without the helper: zcdemux copies every frame (part 5).
+#   6. run 4 without the helper: zcdemux copies every frame (part 5); then
+#      a reload removes g4 (its guest's session ends) and another adds it
+#      back (the guest connects again, for its last session).
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
 . /usr/lib/zcd-lib.sh
@@ -64,6 +66,11 @@ settled() {
 	_a=$(md5sum <"$1")
 	sleep 3
 	[ "$_a" = "$(md5sum <"$1")" ]
+}
+
+# Guest $2 connected to run $1 a second time (after a reload added it back).
+connected_twice() {
+	[ "$(grep -c "zcdemux: $2: guest connected" "/run/$1.out")" = 2 ]
 }
 
 kmod_param() { cat "/sys/module/zcdemux_grant/parameters/$1"; }
@@ -155,7 +162,7 @@ stop_zcdemux run1 INT
 #         at full speed frames arrive in bursts, so grants and maps batch up
 
 start_zcdemux run2
-zcd_guest_start g4 role=plain sessions=3 || zcd_fail "cannot start the new g4"
+zcd_guest_start g4 role=plain sessions=4 || zcd_fail "cannot start the new g4"
 wait_until connected /run/run2.json g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
 feed run2 part3 0 "$N3"
 # Killed: it cannot end the grants of what g3 still maps; the helper keeps them.
@@ -185,6 +192,12 @@ rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded
 start_zcdemux run4
 wait_until connected /run/run4.json g1 g2 g3 g4 || fail_run run4 "run4: guests did not all connect"
 feed run4 part5 0 "$N5"
+sed '/name: "g4"/,$d' $P/xen.yaml >/run/xen.yaml
+reload run4 "g4: removed;"
+cp $P/xen.yaml /run/xen.yaml
+reload run4 "reloaded /run/xen.yaml; added g4"
+wait_until connected_twice run4 g4 || fail_run run4 "run4: the re-added g4 did not connect"
+echo "ZCD-XEN: run4: g4 removed and added back by reloads"
 stop_zcdemux run4 INT
 
 for g in g1 g2 g3 g4; do
