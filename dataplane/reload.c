@@ -38,6 +38,15 @@ static int reload_done(struct zcd_dataplane *dp, uint32_t serving, bool ok, cons
 	return ok ? 0 : -1;
 }
 
+/* Slot k, taken by a VM that could not be added, is free again. */
+static void slot_clear(struct zcd_dataplane *dp, uint16_t k)
+{
+	rte_free(dp->vms[k].pending_revoke);
+	memset(&dp->vms[k], 0, sizeof(dp->vms[k]));
+	memset(&dp->cfg->vms[k], 0, sizeof(dp->cfg->vms[k]));
+	zcd_state_name_vm(dp->state, k, "");
+}
+
 /* Undo step 1 for the VMs added so far. */
 static void unadd(struct zcd_dataplane *dp, const bool *added, unsigned upto)
 {
@@ -48,9 +57,7 @@ static void unadd(struct zcd_dataplane *dp, const bool *added, unsigned upto)
 		dp->hv_ops->vm_disconnect(dp->hv, k);
 		dp->hv_ops->vm_remove(dp->hv, k);
 		zcd_dataplane_hv_unlock(dp);
-		rte_free(dp->vms[k].pending_revoke);
-		memset(&dp->vms[k], 0, sizeof(dp->vms[k]));
-		memset(&dp->cfg->vms[k], 0, sizeof(dp->cfg->vms[k]));
+		slot_clear(dp, k);
 	}
 }
 
@@ -64,6 +71,7 @@ static int add_vm(struct zcd_dataplane *dp, uint16_t k, const struct zcd_vm_conf
 	dp->cfg->vms[k] = *vc;
 	if (zcd_dataplane_vm_init(dp, k) != 0) {
 		snprintf(err, errlen, "%s: %s: out of DPDK memory", dp->cfg->path, vc->name);
+		slot_clear(dp, k);
 		return -1;
 	}
 	/* Not in the demux table yet: only the main lcore knows of it. */
@@ -76,11 +84,8 @@ static int add_vm(struct zcd_dataplane *dp, uint16_t k, const struct zcd_vm_conf
 			dp->hv_ops->vm_remove(dp->hv, k);
 	}
 	zcd_dataplane_hv_unlock(dp);
-	if (rc != 0) {
-		rte_free(dp->vms[k].pending_revoke);
-		memset(&dp->vms[k], 0, sizeof(dp->vms[k]));
-		memset(&dp->cfg->vms[k], 0, sizeof(dp->cfg->vms[k]));
-	}
+	if (rc != 0)
+		slot_clear(dp, k);
 	return rc;
 }
 

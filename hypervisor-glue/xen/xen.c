@@ -185,10 +185,28 @@ static void xen_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t cr
 		xen_count(&vm->notifications, 1);
 }
 
+/* A slot removed a moment ago is freed by the control thread within a tick. */
+static bool slot_free_soon(struct zcd_hv *hv, unsigned vm_index)
+{
+	struct xen_vm *vm = &hv->vms[vm_index];
+
+	for (unsigned ms = 0; ms < XEN_REMOVE_WAIT_MS; ms += 5) {
+		struct timespec gap = {.tv_nsec = 5 * 1000000L};
+
+		if (!atomic_load_explicit(&vm->in_use, memory_order_acquire))
+			return true;
+		if (!atomic_load_explicit(&vm->remove_requested, memory_order_acquire) ||
+		    !hv->control_running)
+			return false;
+		nanosleep(&gap, NULL);
+	}
+	return false;
+}
+
 static int xen_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_config *vc,
 		      char *err, size_t errlen)
 {
-	if (vm_index >= hv->nb_vms || vm_of(hv, vm_index) != NULL) {
+	if (vm_index >= hv->nb_vms || !slot_free_soon(hv, vm_index)) {
 		snprintf(err, errlen, "vms[%u]: index in use", vm_index);
 		return -1;
 	}
@@ -198,24 +216,14 @@ static int xen_vm_add(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm_
 
 /*
  * The control thread owns the connection: it tears it down (the guest sees
- * its device go) and frees the slot.  Waits for that, bounded.
+ * its device go) and frees the slot at its next tick.
  */
 static void xen_vm_remove(struct zcd_hv *hv, unsigned vm_index)
 {
 	struct xen_vm *vm = vm_of(hv, vm_index);
 
-	if (vm == NULL)
-		return;
-	atomic_store_explicit(&vm->remove_requested, true, memory_order_release);
-	for (unsigned ms = 0; ms < XEN_REMOVE_WAIT_MS && hv->control_running; ms += 5) {
-		struct timespec gap = {.tv_nsec = 5 * 1000000L};
-
-		if (!atomic_load_explicit(&vm->in_use, memory_order_acquire))
-			return;
-		nanosleep(&gap, NULL);
-	}
-	fprintf(stderr, "zcdemux: xen: %s: the control thread did not let go of its slot\n",
-		vm->vc->name);
+	if (vm != NULL)
+		atomic_store_explicit(&vm->remove_requested, true, memory_order_release);
 }
 
 static void xen_vm_release(struct zcd_hv *hv, unsigned vm_index)

@@ -44,7 +44,7 @@
 #define XEN_RESET_WAIT_MS 3000 /* how long a stale guest gets to let go */
 #define XEN_SHUTDOWN_WAIT_MS 3000 /* how long a guest gets to close at exit */
 #define XEN_CONTROL_TICK_MS 100
-#define XEN_REMOVE_WAIT_MS 2000 /* vm_remove waits this long for the control thread */
+#define XEN_REMOVE_WAIT_MS 2000 /* vm_add waits this long for a slot being removed */
 
 enum xen_phase {
 	XEN_IDLE, /* no guest bound */
