@@ -74,21 +74,30 @@ def _run_with(ctx, run, name: str, sim: dict):
     return scn, exp, files, res, st, probs
 
 
-def test_guest_reboot(ctx, run) -> "run.Outcome":
-    name, every = "guest_reboot", 30
-    scn, exp, files, res, st, probs = _run_with(ctx, run, name, {"reboot_every": every})
+def _coming_and_going(ctx, run, name: str, sim: dict):
+    """_run_with for a SCRIBBLER whose guests come and go: its sink must hold
+    its frames in order (some left out).  Returns (run result, its stats or
+    None, the frames meant for it, the frames its sink holds, problems)."""
+    scn, exp, files, res, st, probs = _run_with(ctx, run, name, sim)
     if st is None:
-        return run.Outcome(name, probs, res.elapsed)
+        return res, None, [], [], probs
     k = next(i for i, v in enumerate(scn.vms) if v.name == SCRIBBLER)
-    vm = st["vms"][k]
     expected = [f.data for f in exp.per_vm[SCRIBBLER]]
     try:
         got = [rec[4] for rec in zcdgen.read_pcap(files["sinks"][SCRIBBLER]).records]
     except (zcdgen.PcapError, OSError) as ex:
-        return run.Outcome(name, probs + [f"sink {SCRIBBLER}: {ex}"], res.elapsed)
+        return res, None, expected, [], probs + [f"sink {SCRIBBLER}: {ex}"]
     order = run.in_order_problem(got, expected)
     if order:
         probs.append(f"sink {SCRIBBLER}: {order}")
+    return res, st["vms"][k], expected, got, probs
+
+
+def test_guest_reboot(ctx, run) -> "run.Outcome":
+    name, every = "guest_reboot", 30
+    res, vm, expected, got, probs = _coming_and_going(ctx, run, name, {"reboot_every": every})
+    if vm is None:
+        return run.Outcome(name, probs, res.elapsed)
     meant = len(expected)
     checks = [
         (got[:every] == expected[:every], f"the first {every} frames are not its first {every}"),
@@ -109,20 +118,10 @@ def test_guest_reboot(ctx, run) -> "run.Outcome":
 
 def test_guest_dies(ctx, run) -> "run.Outcome":
     name, every, hold = "guest_dies", 30, 20
-    scn, exp, files, res, st, probs = _run_with(ctx, run, name,
-                                                {"reboot_every": every, "hold": hold})
-    if st is None:
+    res, vm, expected, got, probs = _coming_and_going(ctx, run, name,
+                                                      {"reboot_every": every, "hold": hold})
+    if vm is None:
         return run.Outcome(name, probs, res.elapsed)
-    k = next(i for i, v in enumerate(scn.vms) if v.name == SCRIBBLER)
-    vm = st["vms"][k]
-    expected = [f.data for f in exp.per_vm[SCRIBBLER]]
-    try:
-        got = [rec[4] for rec in zcdgen.read_pcap(files["sinks"][SCRIBBLER]).records]
-    except (zcdgen.PcapError, OSError) as ex:
-        return run.Outcome(name, probs + [f"sink {SCRIBBLER}: {ex}"], res.elapsed)
-    order = run.in_order_problem(got, expected)
-    if order:
-        probs.append(f"sink {SCRIBBLER}: {order}")
     # Each guest that left read `every` frames, gave back all but the `hold`
     # it kept, and left holding those; the last one, stopped at exit, gave
     # back what it read beyond `hold`.

@@ -70,19 +70,6 @@ def _records(path: str) -> list:
     return zcdgen.parse_pcap(raw[:end]).records if end >= 24 else []
 
 
-def _wait_text(path: str, text: str, proc, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        try:
-            with open(path, errors="replace") as fh:
-                if text in fh.read():
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.02)
-    return False
-
-
 def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if os.geteuid() != 0:
         return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
@@ -131,7 +118,7 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
                     a.proc.wait()
                     if not standby:
                         err = b.start()
-                    elif not _wait_text(b_err, "running:", b.proc, ctx.timeout / 2):
+                    elif not run.wait_for_text(b_err, "running:", b.proc, ctx.timeout / 2):
                         err = f"the standby did not take over:\n{run.tail(run._read(b_err))}"
                     takeover = time.monotonic() - killed
                     if err:

@@ -165,6 +165,16 @@ def run_for_stats(ctx: Ctx, name: str, config: str, wd: str, extra: list) -> tup
         return res, None, probs + [f"stats JSON: {ex}"]
 
 
+def wait_for_text(path: str, text: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """True once the file at path holds text, False if proc ends or time runs out."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if text in _read(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def in_order_problem(got: list, expected: list) -> Optional[str]:
     """None if got is an in-order subsequence of expected, else what is wrong."""
     pos = 0

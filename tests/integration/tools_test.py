@@ -42,19 +42,6 @@ def gen_frame(vm: int, size: int) -> bytes:
     return bytes(f)
 
 
-def _wait_line(path: str, text: str, proc: subprocess.Popen, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        try:
-            with open(path, errors="replace") as fh:
-                if text in fh.read():
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
 def _port_rx(stats: str) -> int:
     try:
         with open(stats) as fh:
@@ -114,7 +101,7 @@ def test_testpmd(ctx, rt):
     proc, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=False)
     probs, tp = [], None
     try:
-        if not _wait_line(out, "zcdemux: running:", proc, ctx.timeout):
+        if not rt.wait_for_text(out, "zcdemux: running:", proc, ctx.timeout):
             raise RuntimeError("zcdemux did not start")
         cmds = os.path.join(wd, "cmds")
         with open(cmds, "w") as fh:
@@ -174,7 +161,7 @@ def _held_gen(ctx, rt, wd: str, sock: str, config: str, size: int):
                               "--", "--config", config, "--size", str(size), "--rate", "10000",
                               "--time", "0.5", "--hold"],
                              stdout=o, stderr=e, stdin=subprocess.DEVNULL)
-    if not _wait_line(out, "}", g, ctx.timeout):
+    if not rt.wait_for_text(out, "}", g, ctx.timeout):
         g.kill()
         g.wait()
         raise RuntimeError(f"zcd-gen {size} B: status {g.returncode}, no report: "
@@ -206,7 +193,7 @@ def test_memif(ctx, rt):
         daemon, out, sock, stats, config = _start_daemon(ctx, rt, name, wd, sinks=True)
         gen, sent = None, None
         try:
-            if not _wait_line(out, "zcdemux: running:", daemon, ctx.timeout):
+            if not rt.wait_for_text(out, "zcdemux: running:", daemon, ctx.timeout):
                 raise RuntimeError("zcdemux did not start")
             gen, sent = _held_gen(ctx, rt, wd, sock, config, size)
             if sent["not_taken"] != 0:
