@@ -95,8 +95,8 @@ static uint32_t find_domain(struct zcd_hv *hv, const struct xen_vm *vm)
 	char **ids;
 	uint32_t found = 0;
 
-	if (vm->vc->xen.domid != 0)
-		return xen_domain_alive(hv, vm->vc->xen.domid) ? vm->vc->xen.domid : 0;
+	if (vm->wanted_domid != 0)
+		return xen_domain_alive(hv, vm->wanted_domid) ? vm->wanted_domid : 0;
 	ids = xs_directory(hv->xs, XBT_NULL, "/local/domain", &nb);
 	for (unsigned i = 0; ids != NULL && i < nb && found == 0; i++) {
 		char path[ZCD_XS_PATH_MAX], *name;
@@ -107,7 +107,7 @@ static uint32_t find_domain(struct zcd_hv *hv, const struct xen_vm *vm)
 			continue;
 		snprintf(path, sizeof(path), "/local/domain/%lu/name", domid);
 		name = xs_read(hv->xs, XBT_NULL, path, &len);
-		if (name != NULL && strcmp(name, vm->vc->name) == 0 &&
+		if (name != NULL && strcmp(name, vm->name) == 0 &&
 		    xen_domain_alive(hv, (uint32_t)domid))
 			found = (uint32_t)domid;
 		free(name);
@@ -171,7 +171,7 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 		return -1;
 	vm->ring_area = xengntshr_share_pages(hv->xgs, vm->domid, (int)vm->ring_pages, refs, 1);
 	if (vm->ring_area == NULL) {
-		LOG("%s: cannot share %u ring pages with domain %u: %s\n", vm->vc->name,
+		LOG("%s: cannot share %u ring pages with domain %u: %s\n", vm->name,
 		    vm->ring_pages, vm->domid, strerror(errno));
 		free(refs);
 		return -1;
@@ -181,7 +181,7 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 			vm->ring_limit);
 	port = xenevtchn_bind_unbound_port(hv->xce, vm->domid);
 	if (port < 0) {
-		LOG("%s: cannot open an event channel to domain %u: %s\n", vm->vc->name, vm->domid,
+		LOG("%s: cannot open an event channel to domain %u: %s\n", vm->name, vm->domid,
 		    strerror(errno));
 		return -1;
 	}
@@ -208,7 +208,7 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_BUFFER_PAGES, "%u", hv->pool.pages_per_buf) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_COPY_SLOTS_MAX, "%u", vm->credits) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_NOTIFY_POLL, "%u",
-		       vm->vc->notify == ZCD_NOTIFY_POLL);
+		       vm->poll_mode);
 	/* Frontend dir: the guest's, readable by us (as a toolstack sets it up). */
 	snprintf(parent, sizeof(parent), "/local/domain/%u/device/%s", vm->domid, ZCD_XS_TYPE);
 	ok = ok && xs_mkdir(hv->xs, XBT_NULL, parent) &&
@@ -220,7 +220,7 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	     xs_printf(hv->xs, vm->fe_path, ZCD_XS_STATE, "%d", XenbusStateInitialising) &&
 	     xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateInitWait);
 	if (!ok) {
-		LOG("%s: cannot write the xenstore handshake for domain %u: %s\n", vm->vc->name,
+		LOG("%s: cannot write the xenstore handshake for domain %u: %s\n", vm->name,
 		    vm->domid, strerror(errno));
 		return -1;
 	}
@@ -241,7 +241,7 @@ static int read_copy_table(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs)
 
 	if (table_pages != (vm->copy_pages + per_page - 1) / per_page ||
 	    table_pages > (long long)(sizeof(table_refs) / sizeof(table_refs[0]))) {
-		LOG("%s: domain %u: %s is %lld, expected %u for %u copy pages\n", vm->vc->name,
+		LOG("%s: domain %u: %s is %lld, expected %u for %u copy pages\n", vm->name,
 		    vm->domid, ZCD_XS_COPY_TABLE_PAGES, table_pages,
 		    (vm->copy_pages + per_page - 1) / per_page, vm->copy_pages);
 		return -1;
@@ -254,7 +254,7 @@ static int read_copy_table(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs)
 		ref = xs_read_number(hv->xs, vm->fe_path, key);
 		if (ref < 0 || ref > UINT32_MAX) {
 			LOG("%s: domain %u: %s/%s is missing or not a grant reference\n",
-			    vm->vc->name, vm->domid, vm->fe_path, key);
+			    vm->name, vm->domid, vm->fe_path, key);
 			return -1;
 		}
 		table_refs[i] = (uint32_t)ref;
@@ -262,7 +262,7 @@ static int read_copy_table(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs)
 	table = xengnttab_map_domain_grant_refs(hv->xgt, (uint32_t)table_pages, vm->domid,
 						 table_refs, PROT_READ);
 	if (table == NULL) {
-		LOG("%s: cannot map the copy-page table of domain %u: %s\n", vm->vc->name,
+		LOG("%s: cannot map the copy-page table of domain %u: %s\n", vm->name,
 		    vm->domid, strerror(errno));
 		return -1;
 	}
@@ -280,7 +280,7 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 	int rc = -1;
 
 	if (slots < 0 || slots > vm->credits) {
-		LOG("%s: domain %u offers %lld copy slots (0-%u allowed)\n", vm->vc->name,
+		LOG("%s: domain %u offers %lld copy slots (0-%u allowed)\n", vm->name,
 		    vm->domid, slots, vm->credits);
 		return -1;
 	}
@@ -295,7 +295,7 @@ static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
 		vm->copy_area = xengnttab_map_domain_grant_refs(hv->xgt, vm->copy_pages, vm->domid,
 								 refs, PROT_READ | PROT_WRITE);
 		if (vm->copy_area == NULL) {
-			LOG("%s: cannot map the %u copy pages of domain %u: %s\n", vm->vc->name,
+			LOG("%s: cannot map the %u copy pages of domain %u: %s\n", vm->name,
 			    vm->copy_pages, vm->domid, strerror(errno));
 			goto out;
 		}
@@ -332,7 +332,7 @@ static void start_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	be_state = xs_read_number(hv->xs, vm->be_path, ZCD_XS_STATE);
 	if (be_state >= XenbusStateInitWait && be_state <= XenbusStateConnected) {
 		LOG("%s: domain %u has a connection from an earlier run; asking it to close\n",
-		    vm->vc->name, domid);
+		    vm->name, domid);
 		xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateClosing);
 		vm->reset_deadline_ms = now_ms() + XEN_RESET_WAIT_MS;
 		set_phase(vm, XEN_RESET);
@@ -384,7 +384,7 @@ static void step(struct zcd_hv *hv, struct xen_vm *vm)
 				break;
 			}
 			xen_count(&vm->connects, 1);
-			LOG("%s: domain %u connected (%u ring pages, %u copy slots)\n", vm->vc->name,
+			LOG("%s: domain %u connected (%u ring pages, %u copy slots)\n", vm->name,
 			    vm->domid, vm->ring_pages, vm->copies.nb_slots);
 			set_phase(vm, XEN_UP);
 		}
@@ -400,7 +400,7 @@ static void step(struct zcd_hv *hv, struct xen_vm *vm)
 							    XEN_DOWN_REQUESTED))
 				atomic_compare_exchange_strong(&vm->phase, &expected,
 							       XEN_DOWN_REQUESTED);
-			LOG("%s: domain %u is gone or closing\n", vm->vc->name, vm->domid);
+			LOG("%s: domain %u is gone or closing\n", vm->name, vm->domid);
 		}
 		break;
 	case XEN_DOWN_REQUESTED:
@@ -409,14 +409,14 @@ static void step(struct zcd_hv *hv, struct xen_vm *vm)
 		 * back): a guest that complies unmaps what it holds and closes,
 		 * and the dataplane's revokes can then end. */
 		if (!vm->asked_to_close && !guest_left(hv, vm)) {
-			LOG("%s: asking domain %u to close its cut-off connection\n", vm->vc->name,
+			LOG("%s: asking domain %u to close its cut-off connection\n", vm->name,
 			    vm->domid);
 			xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateClosing);
 			vm->asked_to_close = true;
 		}
 		break;
 	case XEN_RELEASED:
-		LOG("%s: everything domain %u held is back\n", vm->vc->name, vm->domid);
+		LOG("%s: everything domain %u held is back\n", vm->name, vm->domid);
 		xen_control_teardown(hv, vm);
 		break;
 	default:
@@ -447,7 +447,7 @@ static void *control_main(void *arg)
 			if (!atomic_load_explicit(&vm->in_use, memory_order_acquire))
 				continue;
 			if (atomic_load_explicit(&vm->remove_requested, memory_order_acquire)) {
-				LOG("%s: removed: connection torn down, slot freed\n", vm->vc->name);
+				LOG("%s: removed: connection torn down, slot freed\n", vm->name);
 				xen_control_teardown(hv, vm);
 				atomic_store_explicit(&vm->in_use, false, memory_order_release);
 				continue;
@@ -506,6 +506,6 @@ void xen_control_close_guest(struct zcd_hv *hv, struct xen_vm *vm)
 			return;
 		sleep_ms(10);
 	} while (now_ms() < deadline);
-	LOG("%s: domain %u did not close within %d ms\n", vm->vc->name, vm->domid,
+	LOG("%s: domain %u did not close within %d ms\n", vm->name, vm->domid,
 	    XEN_SHUTDOWN_WAIT_MS);
 }

@@ -43,7 +43,9 @@ static void vm_slot_fill(struct zcd_hv *hv, unsigned index, const struct zcd_vm_
 	memset(&vm->index, 0, sizeof(*vm) - offsetof(struct xen_vm, index));
 	atomic_store_explicit(&vm->remove_requested, false, memory_order_relaxed);
 	vm->index = index;
-	vm->vc = vc;
+	snprintf(vm->name, sizeof(vm->name), "%s", vc->name);
+	vm->wanted_domid = vc->xen.domid;
+	vm->poll_mode = vc->notify == ZCD_NOTIFY_POLL;
 	vm->credits = vc->credits;
 	atomic_init(&vm->credit_limit, vm->credits);
 	vm->ring_size = size;
@@ -75,7 +77,6 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	hv->cfg = cfg;
 	hv->pool = *pool;
 	hv->grant_fd = -1;
 	/* Every slot up front: VMs added while running take free ones. */
@@ -181,7 +182,7 @@ static void xen_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t cr
 		return;
 	zcd_ring_announce_credits(&vm->ring, credits, give_back);
 	vm->ring_limit = credits;
-	if (vm->vc->notify == ZCD_NOTIFY_EVENT && xenevtchn_notify(hv->xce, vm->port) == 0)
+	if (!vm->poll_mode && xenevtchn_notify(hv->xce, vm->port) == 0)
 		xen_count(&vm->notifications, 1);
 }
 
@@ -261,7 +262,7 @@ static void ring_broken(struct xen_vm *vm)
 	xen_count(&vm->ring_errors, 1);
 	if (cut_off(vm))
 		fprintf(stderr, "zcdemux: xen: %s: domain %u broke its ring; cutting it off\n",
-			vm->vc->name, vm->domid);
+			vm->name, vm->domid);
 }
 
 static void xen_vm_cut_off(struct zcd_hv *hv, unsigned vm_index)
@@ -340,7 +341,7 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	}
 	if (nb_pages != 0)
 		xen_count(&vm->grant_batches, 1);
-	if (zcd_rx_publish(&vm->ring) && vm->vc->notify == ZCD_NOTIFY_EVENT &&
+	if (zcd_rx_publish(&vm->ring) && !vm->poll_mode &&
 	    xenevtchn_notify(hv->xce, vm->port) == 0)
 		xen_count(&vm->notifications, 1);
 	return take;

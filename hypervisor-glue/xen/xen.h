@@ -63,7 +63,10 @@ struct xen_vm {
 	atomic_bool in_use;
 	atomic_bool remove_requested; /* vm_remove: tear down, then free the slot */
 	unsigned index; /* in cfg->vms */
-	const struct zcd_vm_config *vc;
+	/* From its configuration, copied: a reload may rewrite that entry. */
+	char name[ZCD_NAME_MAX];
+	uint32_t wanted_domid; /* xen.domid, 0 = the domain called name */
+	bool poll_mode; /* notify: poll */
 	uint32_t credits; /* copy slots offered: the most it may ever hold */
 	_Atomic uint32_t credit_limit; /* what it may hold now (dataplane sets it) */
 	uint32_t ring_size; /* rx and return entries */
@@ -97,7 +100,6 @@ struct xen_vm {
 };
 
 struct zcd_hv {
-	const struct zcd_config *cfg;
 	struct zcd_buf_region pool;
 	uint32_t self_domid; /* the domain zcdemux runs in */
 

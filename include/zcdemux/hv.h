@@ -160,7 +160,8 @@ struct zcd_hv_ops {
 	/*
 	 * Optional (NULL: the VMs are those of create's config, for good).
 	 * While running, add VM vm with settings vc at an index no VM uses;
-	 * vc stays valid until vm_remove.  vm_connect follows as at start.
+	 * The backend copies what it needs of vc: a reload may rewrite it.
+	 * vm_connect follows as at start.
 	 * May log.
 	 */
 	int (*vm_add)(struct zcd_hv *hv, unsigned vm, const struct zcd_vm_config *vc, char *err,
