@@ -318,7 +318,6 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
 		return -1;
 	}
 	vs->credit_cap = credits;
-	__atomic_store_n(&vs->slot, ZCD_VM_SERVING, __ATOMIC_RELEASE);
 	zcd_state_name_vm(dp->state, vm, dp->cfg->vms[vm].name);
 	return 0;
 }
@@ -431,9 +430,11 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct 
 	rte_spinlock_init(&dp->reload.lock);
 	if (workers_alloc(dp) != 0)
 		return -1;
-	for (uint16_t v = 0; v < cfg->nb_vms; v++)
+	for (uint16_t v = 0; v < cfg->nb_vms; v++) {
 		if (zcd_dataplane_vm_init(dp, v) != 0)
 			return -1;
+		dp->vms[v].slot = ZCD_VM_SERVING;
+	}
 
 	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
 	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, err, sizeof(err));

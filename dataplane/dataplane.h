@@ -198,7 +198,7 @@ void zcd_dataplane_abandon_vm(struct zcd_dataplane *dp, uint16_t vm);
 /*
  * Set up slot vm's state for cfg->vms[vm] (the backend's part is apart);
  * its counters stay as they are (zero, or carried from an earlier run).
- * 0 or -1.
+ * The slot stays FREE: the caller says when the VM is serving.  0 or -1.
  */
 int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm);
 

@@ -74,8 +74,7 @@ static int add_vm(struct zcd_dataplane *dp, uint16_t k, const struct zcd_vm_conf
 		slot_clear(dp, k);
 		return -1;
 	}
-	/* Not in the demux table yet: only the main lcore knows of it. */
-	__atomic_store_n(&dp->vms[k].slot, ZCD_VM_FREE, __ATOMIC_RELAXED);
+	/* The slot stays FREE until switch_over: only the main lcore knows of it. */
 	zcd_dataplane_hv_lock(dp);
 	rc = dp->hv_ops->vm_add(dp->hv, k, &dp->cfg->vms[k], err, errlen);
 	if (rc == 0) {
