@@ -1147,6 +1147,57 @@ static unsigned expect_misbehave(uint64_t k, uint32_t buf_id, uint32_t generatio
 	return n;
 }
 
+/*
+ * Credit announcements are read and reported.  A behaving guest holds
+ * nothing between batches; a misbehaving one keeps what it withheld when
+ * asked to give buffers back, and says how many it kept.
+ */
+static void check_credit_news(bool misbehave)
+{
+	struct fixture fx;
+	struct fake *f;
+	struct zcd_ret_desc ret[32];
+
+	if (fixture_open(&fx, misbehave, UINT32_MAX) != 0)
+		return;
+	f = fx.fake;
+	if (!connect(&fx, &default_offer))
+		goto out;
+	CHECK_EQ(stats(&fx)->credit_limit, 64);
+	for (uint32_t k = 0; k < 20; k++) {
+		struct zcd_rx_desc d = backend_remap(f, &fx.sent, k, 7, 0, 64, k);
+
+		backend_put(f, &d);
+	}
+	backend_publish(f);
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	backend_take_returns(f, ret, 32);
+	CHECK_EQ(stats(&fx)->withheld, misbehave ? 2 : 0); /* k = 9, 19 */
+
+	/* Down to 1: the backend asks for what is held above it. */
+	zcd_ring_announce_credits(&f->ring, 1, 1);
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	CHECK_EQ(stats(&fx)->credit_news, 1);
+	CHECK_EQ(stats(&fx)->credit_limit, 1);
+	CHECK_EQ(stats(&fx)->give_back_ignored, misbehave ? 1 : 0);
+	CHECK_EQ(backend_take_returns(f, ret, 32), 0);
+
+	/* Back up: news, nothing asked. */
+	zcd_ring_announce_credits(&f->ring, 64, 0);
+	CHECK_EQ(step(&fx), ZCD_FRONT_IDLE);
+	CHECK_EQ(stats(&fx)->credit_news, 2);
+	CHECK_EQ(stats(&fx)->credit_limit, 64);
+	CHECK_EQ(stats(&fx)->give_back_ignored, misbehave ? 1 : 0);
+out:
+	fixture_close(&fx);
+}
+
+static void test_credit_news(void)
+{
+	check_credit_news(false);
+	check_credit_news(true);
+}
+
 /* The misbehave schedule: exact counts, exact return sequence, withheld stay mapped. */
 static void test_misbehave_schedule(void)
 {
@@ -1652,7 +1703,7 @@ static void test_report_line(void)
 		 "ZCD-GUEST name=" GUEST_NAME " session=1 frames=2 bytes=160 remapped=1 "
 		 "copied=1 residue_bytes=0 bad_descs=0 map_calls=1 unmap_calls=1 "
 		 "returns_sent=2 forged_sent=0 duplicate_sent=0 stale_sent=0 withheld=0 "
-		 "sha256=%s", sha);
+		 "credit_limit=64 credit_news=0 give_back_ignored=0 sha256=%s", sha);
 	zcd_front_format_report(fx.fe, line, sizeof(line));
 	CHECK(strcmp(line, want) == 0);
 	if (strcmp(line, want) != 0)
@@ -1674,6 +1725,7 @@ int main(void)
 	test_residue();
 	test_misbehave_schedule();
 	test_misbehave_with_bad_grant();
+	test_credit_news();
 	test_return_ring_full();
 	test_return_notification();
 	test_broken_ring();

@@ -482,6 +482,7 @@ static int session_setup(struct zcd_front *fe)
 	}
 	/* Read once: the backend could change it under us. */
 	credits = __atomic_load_n(&s->ring.hdr->credits, __ATOMIC_RELAXED);
+	fe->stats.credit_limit = credits;
 	port = fe->ops->bind(fe->io, domid, s->remote_port);
 	if (port < 0) {
 		set_reason(fe, "cannot bind event channel %" PRIu32 " of domain %" PRIu32 ": %s",
@@ -828,6 +829,23 @@ static int step_wait_connected(struct zcd_front *fe, int timeout_ms)
 	return ZCD_FRONT_HANDSHAKE_FAILED;
 }
 
+/*
+ * The backend changed our credits (include/zcdemux/ring.h, "Credits").
+ * Only withheld buffers outlive a batch, and only a misbehaving guest
+ * withholds: it keeps them, and the backend's time-out cuts it off.
+ */
+static void take_credit_news(struct zcd_front *fe)
+{
+	struct front_session *s = &fe->s;
+	uint32_t limit, give_back;
+
+	if (!zcd_ring_credit_news(&s->ring, &limit, &give_back))
+		return;
+	fe->stats.credit_news++;
+	fe->stats.credit_limit = limit;
+	fe->stats.give_back_ignored += min_u32(give_back, s->nb_withheld);
+}
+
 static int step_connected(struct zcd_front *fe, int timeout_ms)
 {
 	struct front_session *s = &fe->s;
@@ -855,6 +873,7 @@ static int step_connected(struct zcd_front *fe, int timeout_ms)
 		if (s->nb_returns != 0)
 			return front_wait(fe, timeout_ms, now + FRONT_RETURN_WAIT_MS);
 	}
+	take_credit_news(fe);
 	ready = zcd_rx_ready(&s->ring, &broken);
 	if (broken) {
 		set_reason(fe, "the backend published an impossible rx producer index");
@@ -1000,9 +1019,10 @@ int zcd_front_format_report(const struct zcd_front *fe, char *buf, size_t len)
 			" remapped=%" PRIu64 " copied=%" PRIu64 " residue_bytes=%" PRIu64
 			" bad_descs=%" PRIu64 " map_calls=%" PRIu64 " unmap_calls=%" PRIu64
 			" returns_sent=%" PRIu64 " forged_sent=%" PRIu64 " duplicate_sent=%" PRIu64
-			" stale_sent=%" PRIu64 " withheld=%" PRIu64 " sha256=%s",
+			" stale_sent=%" PRIu64 " withheld=%" PRIu64 " credit_limit=%" PRIu64
+			" credit_news=%" PRIu64 " give_back_ignored=%" PRIu64 " sha256=%s",
 			fe->name, st->sessions, st->frames, st->bytes, st->remapped, st->copied,
 			st->residue_bytes, st->bad_descs, st->map_calls, st->unmap_calls,
 			st->returns_sent, st->forged_sent, st->duplicate_sent, st->stale_sent,
-			st->withheld, sha);
+			st->withheld, st->credit_limit, st->credit_news, st->give_back_ignored, sha);
 }

@@ -94,6 +94,9 @@ struct zcd_front_params {
 	 * k % 10 == 5: return the buffer twice                  duplicate
 	 * k % 10 == 7: also return (buf_id, generation - 1)     stale
 	 * k % 10 == 9: never return it, keep it mapped until the session ends.
+	 * A misbehaving guest also ignores requests to give credits back (the
+	 * backend's time-out is what it tests).  A guest that behaves keeps no
+	 * buffer past its batch, so it has nothing to give back when asked.
 	 */
 	bool misbehave;
 	zcd_front_deliver_fn deliver; /* may be NULL */
@@ -116,6 +119,9 @@ struct zcd_front_stats {
 	uint64_t duplicate_sent;
 	uint64_t stale_sent;
 	uint64_t withheld;
+	uint64_t credit_news; /* credit announcements read from the ring */
+	uint64_t credit_limit; /* frames this session may hold: the last announcement */
+	uint64_t give_back_ignored; /* misbehave: buffers asked back and not given */
 };
 
 /* What zcd_front_step did. */
