@@ -20,6 +20,12 @@ tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
     guest's buffers were all reclaimed; the other guests were unaffected;
   * guests reconnect to a restarted zcdemux, and a new domain with the
     destroyed guest's name, started after zcdemux, connects in its place;
+  * the run after the kill, on the killed run's state file (--state),
+    counts the buffers g3 withheld as taken back and carries every VM's
+    and the port's counters on;
+  * credit cuts are announced on the ring and seen by the guests; g3, which
+    keeps what it withheld when asked for it, is cut off after the time-out,
+    asked to close, lets go and connects again;
   * zcdemux killed with -9 while a guest maps buffers leaves exactly those
     pages granted and pinned by the helper; the next run clears the dead
     connections, the guest lets go and the helper frees them;
@@ -61,6 +67,11 @@ WAIT_SECS = 180
 # and whether it is killed (-9) rather than stopped.
 RUNS = [("run1", (1, 2), True, False), ("run2", (3,), True, True),
         ("run3", (4,), True, False), ("run4", (5,), False, False)]
+# run3 starts on the state file run2 was killed on: it counts on from run2's
+# counters, and what run2's guests held when it died is taken back.
+CARRIES_ON = {"run3": "run2"}
+# The credits reloads give in run3; g3 keeps its 4 withheld buffers over 2.
+RUN3_CREDITS = {"g2": 128, "g3": 2}
 KILLED_STATUS = 128 + 9
 # The guest a reload removes at the end of a run (then adds back, unconnected).
 REMOVED_BY_RELOAD = {"run4": "g4"}
@@ -179,6 +190,15 @@ def expectations(parts: list):
             st["reclaimed"] = 0 if killed else m["withheld"]
         runs[run_name] = {"rx_packets": rx, "rx_bytes": rx_bytes, "vms": vm_stats,
                           "drops": drops, "withheld": {g: mis[g]["withheld"] for g in GUESTS}}
+    for run_name, before_name in CARRIES_ON.items():
+        now, before = runs[run_name], runs[before_name]
+        now["rx_packets"] += before["rx_packets"]
+        now["rx_bytes"] += before["rx_bytes"]
+        for g in GUESTS:
+            for k in now["vms"][g]:
+                now["vms"][g][k] += before["vms"][g][k]
+            now["vms"][g]["reclaimed"] += before["withheld"][g]
+        now["taken_back"] = sum(before["withheld"].values())
     return runs, models
 
 
@@ -327,6 +347,21 @@ def check_run(run_name: str, remap: bool, killed: bool, want: dict, st, res: str
     return probs
 
 
+def check_state(runs: dict, stats: dict) -> list:
+    """The state file: run2 started it afresh; run3 found what run2, killed
+    after everything settled, left: g3's withheld buffers, nothing else."""
+    probs = []
+    want = {"run2": {"run": 1, "restarts": 0, "unclean": 0, "taken_back": 0},
+            "run3": {"run": 2, "restarts": 1, "unclean": 1, "lost_in_restart": 0,
+                     "taken_back": runs["run3"]["taken_back"], "revoking": 0}}
+    for run_name, fields in want.items():
+        st = (stats.get(run_name) or {}).get("state", {})
+        got = {k: st.get(k) for k in fields}
+        if got != fields:
+            probs.append(f"{run_name}: state {st}, expected {fields}")
+    return probs
+
+
 def check(runs, models, console: str) -> tuple[list, list]:
     probs, report = [], []
     guest_lines, tap, results, stats, sessions = parse_console(console)
@@ -336,21 +371,40 @@ def check(runs, models, console: str) -> tuple[list, list]:
         probs += check_run(run_name, remap, killed, runs[run_name], stats.get(run_name), res)
     for text in ("reload rejected, the running configuration stays: /run/xen.yaml:2: "
                  "YAML syntax error", "reloaded /run/xen.yaml; new credits for g2",
+                 "reloaded /run/xen.yaml; new credits for g3",
+                 "g3: still 2 buffers over its credits after 1000 ms: cut off",
+                 "zcdemux: xen: g3: asking domain",
+                 "state /run/zcdemux.state: run 2, after pid",
                  "reloaded /run/xen.yaml; removed g4",
                  "xen: g4: removed: connection torn down, slot freed",
                  "reloaded /run/xen.yaml; added g4"):
         if text not in console:
             probs.append(f"no \"{text}\" in zcdemux's log")
-    g2 = {v["name"]: v for v in (stats.get("run3") or {}).get("vms", [])}.get("g2", {})
-    if g2.get("credits") != 128 or g2.get("credit_timeouts") != 0:
-        probs.append(f"run3: g2 credits {g2.get('credits')}, credit_timeouts "
-                     f"{g2.get('credit_timeouts')}; expected 128 and 0 after the reload")
+    run3_vms = {v["name"]: v for v in (stats.get("run3") or {}).get("vms", [])}
+    for g, credits in RUN3_CREDITS.items():
+        v, timeouts = run3_vms.get(g, {}), int(g == "g3")
+        if (v.get("credits"), v.get("credit_timeouts"), v.get("connects")) != (credits, timeouts,
+                                                                               1 + timeouts):
+            probs.append(f"run3: {g} credits {v.get('credits')}, credit_timeouts "
+                         f"{v.get('credit_timeouts')}, connects {v.get('connects')}; expected "
+                         f"{credits}, {timeouts}, {1 + timeouts}")
+    probs += check_state(runs, stats)
+    # What the guests read on their rings in run3 (g2's third session; g3's
+    # third, cut off, and fourth, connected again under the cut).
+    for g, session, want in (("g2", "3", {"credit_limit": "128", "give_back_ignored": "0"}),
+                             ("g3", "3", {"credit_limit": "2", "give_back_ignored": "2"}),
+                             ("g3", "4", {"credit_limit": "2", "give_back_ignored": "2"})):
+        line = sessions.get(g, {}).get(session, {})
+        got = {k: line.get(k) for k in want}
+        if got != want:
+            probs.append(f"{g}: session {session} reported {got}, expected {want}")
     if "every frame will be copied" not in console:
         probs.append("run4: zcdemux did not say that, without the helper, it copies every frame")
 
-    # The guests that saw every run to its end: g1-g3 four sessions, the new
-    # g4 four too (runs 2 and 3, run 4 until a reload removed it, then again).
-    for g, sessions_expected in (("g1", 4), ("g2", 4), ("g3", 4), ("g4", 4)):
+    # The guests that saw every run to its end: g1 and g2 four sessions, g3
+    # five (cut off in run 3, then connected again), the new g4 four (runs 2
+    # and 3, run 4 until a reload removed it, then again).
+    for g, sessions_expected in (("g1", 4), ("g2", 4), ("g3", 5), ("g4", 4)):
         model, line = models[g], guest_lines.get(g)
         if line is None:
             probs.append(f"{g}: no ZCD-GUEST report in its console")

@@ -14,11 +14,16 @@
 #      g4 (it takes the old one's place); feed part 3 at full speed, then
 #      kill -9 zcdemux while g3 still maps buffers it withheld: the helper
 #      must keep exactly those pages pinned and granted (a zombie region);
-#   5. run 3: zcdemux again finds the dead run's connections, asks the
-#      guests to close them (they let go, the zombie is released) and
-#      connects afresh; a reload with a broken file is rejected, one that
-#      cuts g2's credits is applied (announced on g2's ring); part 4;
-#      SIGINT; the helper has nothing left and unloads;
+#      run 2 keeps its ledger and counters in a state file (--state);
+#   5. run 3: zcdemux again, on run 2's state file: it accounts for what
+#      run 2 left and carries its counters; it finds the dead run's
+#      connections, asks the guests to close them (they let go, the zombie
+#      is released) and connects afresh; a reload with a broken file is
+#      rejected, one that cuts g2's credits is applied (announced on g2's
+#      ring); part 4; a cut of g3's credits below what it withheld: g3 does
+#      not give them back, is cut off after the time-out, asked to close,
+#      lets go and connects again; SIGINT; the helper has nothing left and
+#      unloads;
 #   6. run 4 without the helper: zcdemux copies every frame (part 5); then
 #      a reload removes g4 (its guest's session ends) and another adds it
 #      back (the guest connects again, for its last session).
@@ -79,14 +84,17 @@ kmod_report() {
 }
 no_zombie() { [ "$(kmod_param zombie_regions)" = 0 ]; }
 
+# start_zcdemux RUN [OPTION...]: options go after --config.
 start_zcdemux() {
-	rm -f "/run/$1.json"
-	$P/zcdemux --no-huge -m 256 --no-pci -l 0 --file-prefix "$1" \
+	_run=$1
+	shift
+	rm -f "/run/$_run.json"
+	$P/zcdemux --no-huge -m 256 --no-pci -l 0 --file-prefix "$_run" \
 		--log-level=lib.eal:warning --log-level=lib.telemetry:error -- \
-		--config /run/xen.yaml --stats-json "/run/$1.json" --stats-interval 1 \
-		>"/run/$1.out" 2>&1 &
+		--config /run/xen.yaml --stats-json "/run/$_run.json" --stats-interval 1 "$@" \
+		>"/run/$_run.out" 2>&1 &
 	ZCD_PID=$!
-	echo "ZCD-XEN: zcdemux $1 started (pid $ZCD_PID)"
+	echo "ZCD-XEN: zcdemux $_run started (pid $ZCD_PID)"
 }
 
 # stop_zcdemux RUN SIGNAL: stop it, report its exit status and its stats
@@ -132,7 +140,7 @@ insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
 
 zcd_guest_start g1 role=tap sessions=4 || zcd_fail "cannot start g1"
 zcd_guest_start g2 role=plain sessions=4 || zcd_fail "cannot start g2"
-zcd_guest_start g3 role=misbehave sessions=4 || zcd_fail "cannot start g3"
+zcd_guest_start g3 role=misbehave sessions=5 || zcd_fail "cannot start g3"
 zcd_guest_start g4 role=misbehave sessions=1 || zcd_fail "cannot start g4"
 
 $P/zcd-grant-selftest "$(zcd_domid g2)" 64 || zcd_fail "zcd-grant-selftest failed"
@@ -161,7 +169,7 @@ stop_zcdemux run1 INT
 # ---- 4. run 2: the guests reconnect, a new g4 started after zcdemux joins;
 #         at full speed frames arrive in bursts, so grants and maps batch up
 
-start_zcdemux run2
+start_zcdemux run2 --state /run/zcdemux.state
 zcd_guest_start g4 role=plain sessions=4 || zcd_fail "cannot start the new g4"
 wait_until connected /run/run2.json g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
 feed run2 part3 0 "$N3"
@@ -172,7 +180,7 @@ kmod_report after-kill
 # ---- 5. run 3: zcdemux clears the dead run's connections; the guests let go
 #         of everything and the helper releases the dead run's pages
 
-start_zcdemux run3
+start_zcdemux run3 --state /run/zcdemux.state
 wait_until connected /run/run3.json g1 g2 g3 g4 || fail_run run3 "run3: guests did not all reconnect"
 wait_until no_zombie || { kmod_report stuck; zcd_fail "run3: the dead run's pages were never released"; }
 echo "vms: [" >/run/xen.yaml
@@ -181,7 +189,17 @@ reload run3 "reload rejected, the running configuration stays"
 sed '/name: "g2"/,/credits:/ s/credits: 512/credits: 128/' $P/xen.yaml >/run/xen.yaml
 reload run3 "reloaded /run/xen.yaml; new credits for g2"
 echo "ZCD-XEN: run3: a broken file rejected, g2's credits cut to 128"
-feed run3 part4 0 "$N4"
+feed run3 part4 0 "$((N3 + N4))"
+# g3 (misbehaving) withheld 4 buffers of part 4 and keeps them when asked.
+sed '/name: "g3"/,/credits:/ s/credits: 512/credits: 2/' /run/xen.yaml >/run/xen.yaml.new &&
+	mv /run/xen.yaml.new /run/xen.yaml
+reload run3 "reloaded /run/xen.yaml; new credits for g3"
+wait_until grep -q "g3: still 2 buffers over its credits after" /run/run3.out ||
+	fail_run run3 "run3: g3 was not cut off"
+wait_until vm_field_is /run/run3.json g3 connects 2 ||
+	fail_run run3 "run3: g3 did not connect again after it was cut off"
+wait_until settled /run/run3.json || fail_run run3 "run3: did not settle after g3's cut-off"
+echo "ZCD-XEN: run3: g3 cut off for keeping buffers past a credit cut, and back"
 stop_zcdemux run3 INT
 cp $P/xen.yaml /run/xen.yaml
 kmod_report final
