@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,13 +96,27 @@ def wait_text(path: str, p: subprocess.Popen, text: str, timeout: float) -> None
 def sample(pid: int, stats_path: str) -> dict:
     with open(f"/proc/{pid}/status") as fh:
         rss = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:"))
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    fds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass  # closed meanwhile
     try:
         with open(stats_path) as fh:
             st = json.load(fh)
     except (OSError, ValueError):
         st = {}
-    return {"rss_kib": rss, "fds": fds, "stats": st}
+    return {"rss_kib": rss, "fds": len(fds), "fd_kinds": fd_kinds(fds), "stats": st}
+
+
+def fd_kinds(targets: list) -> dict:
+    """How many descriptors of each kind: sockets, eventfds and files by name."""
+    kinds = {}
+    for t in targets:
+        kind = re.sub(r"\[\d+\]$", "", t) if t.startswith(("socket:", "pipe:")) else t
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool,
@@ -144,9 +159,25 @@ def check(st: dict, taken: int, out: str, rc: int, samples: list, memory: bool,
         # vm5's guest has a descriptor of its own while it is configured.
         by_vm5 = {}
         for smp in samples:
-            by_vm5.setdefault(smp["vm5"], set()).add(smp["fds"])
-        if any(len(fds) != 1 for fds in by_vm5.values()):
-            probs.append(f"open descriptors changed: {by_vm5} (with vm5 configured or not)")
+            by_vm5.setdefault(smp["vm5"], {}).setdefault(smp["fds"], []).append(smp)
+        for vm5, by_count in by_vm5.items():
+            if len(by_count) == 1:
+                continue
+            usual = max(by_count, key=lambda n: len(by_count[n]))
+            probs.append(f"open descriptors changed with vm5 {'configured' if vm5 else 'absent'}: "
+                         f"{ {n: len(smps) for n, smps in by_count.items()} } (count: samples)")
+            # Which kinds of descriptor came or went, to tell a leak from a
+            # connection that was briefly down.
+            base = by_count[usual][0]["fd_kinds"]
+            for n, smps in by_count.items():
+                if n == usual:
+                    continue
+                for smp in smps:
+                    diff = {k: smp["fd_kinds"].get(k, 0) - base.get(k, 0)
+                            for k in set(base) | set(smp["fd_kinds"])
+                            if smp["fd_kinds"].get(k, 0) != base.get(k, 0)}
+                    probs.append(f"  at t={smp['t']} s: {n} descriptors, {diff} against "
+                                 f"{usual}")
     elif memory:
         probs.append("too short for the memory check (at least 70 s)")
     return probs
@@ -197,6 +228,7 @@ def main(argv=None) -> int:
             break
         s = sample(dut.pid, stats)
         s["vm5"] = reloads % 2 == 0  # the last reload was 10 s ago or more
+        s["t"] = (len(samples) + 1) * SAMPLE_S
         samples.append(s)
         if len(samples) * SAMPLE_S % RELOAD_S == 0 and time.monotonic() < end - 1:
             reloads += 1
