@@ -380,11 +380,32 @@ unsigned zcd_dataplane_poll_all_returns(struct zcd_dataplane *dp)
 		const struct zcd_vm_state *vs = &dp->vms[v];
 
 		/* A VM that holds nothing of ours has nothing to give back;
-		 * anything else it wrote is read once it holds something (or
-		 * at shutdown).  Read without its lock: a VM another lcore
+		 * anything else it wrote is read at the next tick
+		 * (poll_idle_vms).  Read without its lock: a VM another lcore
 		 * just served is seen on the next round. */
 		if (__atomic_load_n(&vs->outstanding, __ATOMIC_RELAXED) == 0 &&
 		    likely(!vs->releasing))
+			continue;
+		work += poll_vm_returns(dp, v);
+	}
+	flush_reclaimed(dp);
+	return work;
+}
+
+/*
+ * Once per tick, the rings of connected VMs that hold nothing too: a guest
+ * that breaks its ring (or returns buffers it does not hold) while idle is
+ * caught then, not at its next frame.
+ */
+static unsigned poll_idle_vms(struct zcd_dataplane *dp)
+{
+	unsigned work = 0;
+
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		const struct zcd_vm_state *vs = &dp->vms[v];
+
+		if (!vs->connected || vs->releasing ||
+		    __atomic_load_n(&vs->outstanding, __ATOMIC_RELAXED) != 0)
 			continue;
 		work += poll_vm_returns(dp, v);
 	}
@@ -715,6 +736,7 @@ int zcd_dataplane_run(struct zcd_dataplane *dp, const struct zcd_run_limits *lim
 		if (unlikely(now >= next_events)) {
 			work += zcd_dataplane_poll_events(dp);
 			work += zcd_dataplane_check_credits(dp, now);
+			work += poll_idle_vms(dp);
 			if (unlikely(reload_wanted(dp, reload))) {
 				zcd_dataplane_reload(dp);
 				work++;
