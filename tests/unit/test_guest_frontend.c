@@ -649,18 +649,13 @@ struct fixture {
 	struct frames got;
 };
 
-static int fixture_open(struct fixture *fx, bool misbehave, uint32_t copy_slots_cap)
+/* A frontend with params, delivering into fx->got. */
+static int fixture_open_params(struct fixture *fx, struct zcd_front_params params)
 {
 	char err[256];
-	struct zcd_front_params params = {
-		.backend_domid = BACKEND_DOMID,
-		.copy_slots_cap = copy_slots_cap,
-		.misbehave = misbehave,
-		.deliver = record_frame,
-		.deliver_ctx = &fx->got,
-	};
 
 	memset(fx, 0, sizeof(*fx));
+	params.deliver = record_frame;
 	params.deliver_ctx = &fx->got;
 	fx->fake = fake_open();
 	if (fx->fake == NULL) {
@@ -675,6 +670,15 @@ static int fixture_open(struct fixture *fx, bool misbehave, uint32_t copy_slots_
 		return -1;
 	}
 	return 0;
+}
+
+static int fixture_open(struct fixture *fx, bool misbehave, uint32_t copy_slots_cap)
+{
+	return fixture_open_params(fx, (struct zcd_front_params){
+		.backend_domid = BACKEND_DOMID,
+		.copy_slots_cap = copy_slots_cap,
+		.misbehave = misbehave,
+	});
 }
 
 static void fixture_close(struct fixture *fx)
@@ -1418,6 +1422,32 @@ out:
 	fixture_close(&fx);
 }
 
+/* --scribble-session: the ring's indices are impossible once that session connects. */
+static void test_scribble_session(void)
+{
+	struct fixture fx;
+	struct fake *f;
+	bool broken = false;
+
+	if (fixture_open_params(&fx, (struct zcd_front_params){.backend_domid = BACKEND_DOMID,
+							       .copy_slots_cap = UINT32_MAX,
+							       .scribble_session = 1}) != 0)
+		return;
+	f = fx.fake;
+	if (!connect(&fx, &default_offer))
+		goto out;
+	CHECK_EQ(stats(&fx)->scribbled, 1);
+	zcd_ret_ready(&f->ring, &broken);
+	CHECK(broken);
+	CHECK_EQ(f->ring.hdr->rx_cons, 0x80000000u);
+	/* The backend cuts it off: the session ends like any other. */
+	backend_set_state(f, XenbusStateClosing);
+	CHECK_EQ(step_until(&fx, ZCD_FRONT_DISCONNECTED), ZCD_FRONT_DISCONNECTED);
+	CHECK_EQ(front_state(f), XenbusStateClosed);
+out:
+	fixture_close(&fx);
+}
+
 /* The backend closes, restarts with a different ring, and the guest reconnects. */
 static void test_rehandshake(void)
 {
@@ -1729,6 +1759,7 @@ int main(void)
 	test_return_ring_full();
 	test_return_notification();
 	test_broken_ring();
+	test_scribble_session();
 	test_rehandshake();
 	test_backend_vanishes();
 	test_recheck_without_watch();

@@ -26,6 +26,8 @@ tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
   * credit cuts are announced on the ring and seen by the guests; g3, which
     keeps what it withheld when asked for it, is cut off after the time-out,
     asked to close, lets go and connects again;
+  * g2, which breaks its ring as soon as it connects to run4, is cut off
+    alone, asked to close and connects again before the traffic;
   * zcdemux killed with -9 while a guest maps buffers leaves exactly those
     pages granted and pinned by the helper; the next run clears the dead
     connections, the guest lets go and the helper frees them;
@@ -374,6 +376,7 @@ def check(runs, models, console: str) -> tuple[list, list]:
                  "reloaded /run/xen.yaml; new credits for g3",
                  "g3: still 2 buffers over its credits after 1000 ms: cut off",
                  "zcdemux: xen: g3: asking domain",
+                 "[g2] zcdemux-guest: session 4 ended: the backend is",
                  "state /run/zcdemux.state: run 2, after pid",
                  "reloaded /run/xen.yaml; removed g4",
                  "xen: g4: removed: connection torn down, slot freed",
@@ -388,6 +391,13 @@ def check(runs, models, console: str) -> tuple[list, list]:
             probs.append(f"run3: {g} credits {v.get('credits')}, credit_timeouts "
                          f"{v.get('credit_timeouts')}, connects {v.get('connects')}; expected "
                          f"{credits}, {timeouts}, {1 + timeouts}")
+    g2 = {v["name"]: v for v in (stats.get("run4") or {}).get("vms", [])}.get("g2", {})
+    if not re.search(r"zcdemux: xen: g2: domain \d+ broke its ring; cutting it off", console):
+        probs.append("no \"g2: domain N broke its ring; cutting it off\" in zcdemux's log")
+    # ring_errors counts each look at the broken ring until it was cut off.
+    if not g2.get("ring_errors", 0) >= 1 or g2.get("connects") != 2:
+        probs.append(f"run4: g2 ring_errors {g2.get('ring_errors')}, connects {g2.get('connects')}; "
+                     "expected at least 1 and 2 (it broke its ring, then connected again)")
     probs += check_state(runs, stats)
     # What the guests read on their rings in run3 (g2's third session; g3's
     # third, cut off, and fourth, connected again under the cut).
@@ -401,10 +411,11 @@ def check(runs, models, console: str) -> tuple[list, list]:
     if "every frame will be copied" not in console:
         probs.append("run4: zcdemux did not say that, without the helper, it copies every frame")
 
-    # The guests that saw every run to its end: g1 and g2 four sessions, g3
-    # five (cut off in run 3, then connected again), the new g4 four (runs 2
-    # and 3, run 4 until a reload removed it, then again).
-    for g, sessions_expected in (("g1", 4), ("g2", 4), ("g3", 5), ("g4", 4)):
+    # The guests that saw every run to its end: g1 four sessions, g2 five
+    # (cut off in run 4, then connected again), g3 five (cut off in run 3),
+    # the new g4 four (runs 2 and 3, run 4 until a reload removed it, then
+    # again).
+    for g, sessions_expected in (("g1", 4), ("g2", 5), ("g3", 5), ("g4", 4)):
         model, line = models[g], guest_lines.get(g)
         if line is None:
             probs.append(f"{g}: no ZCD-GUEST report in its console")

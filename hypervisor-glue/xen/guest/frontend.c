@@ -804,6 +804,16 @@ static int step_wait_backend(struct zcd_front *fe, int timeout_ms)
 			  fe->retry_at_ms > now ? fe->retry_at_ms : now + FRONT_RECHECK_MS);
 }
 
+/* Test mode: indices no ring of this size can have (the backend must notice). */
+static void scribble_ring(struct zcd_front *fe)
+{
+	struct zcd_ring *r = &fe->s.ring;
+
+	__atomic_store_n(&r->hdr->rx_cons, r->rx_cons + 0x80000000u, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->hdr->ret_prod, r->ret_prod + 0x80000000u, __ATOMIC_RELEASE);
+	fe->stats.scribbled++;
+}
+
 static int step_wait_connected(struct zcd_front *fe, int timeout_ms)
 {
 	int state = backend_state(fe);
@@ -816,6 +826,8 @@ static int step_wait_connected(struct zcd_front *fe, int timeout_ms)
 			return ZCD_FRONT_HANDSHAKE_FAILED;
 		}
 		fe->stats.sessions++;
+		if (fe->stats.sessions == fe->params.scribble_session)
+			scribble_ring(fe);
 		fe->phase = PHASE_CONNECTED;
 		fe->recheck = false;
 		fe->last_check_ms = now;

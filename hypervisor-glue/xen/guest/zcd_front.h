@@ -99,6 +99,12 @@ struct zcd_front_params {
 	 * buffer past its batch, so it has nothing to give back when asked.
 	 */
 	bool misbehave;
+	/*
+	 * Test mode: once session scribble_session (1, 2, ...; 0 = never) has
+	 * connected, write impossible rx consumer and return producer indices
+	 * into the shared ring, as a guest corrupting its ring would.
+	 */
+	uint64_t scribble_session;
 	zcd_front_deliver_fn deliver; /* may be NULL */
 	void *deliver_ctx;
 };
@@ -122,6 +128,7 @@ struct zcd_front_stats {
 	uint64_t credit_news; /* credit announcements read from the ring */
 	uint64_t credit_limit; /* frames this session may hold: the last announcement */
 	uint64_t give_back_ignored; /* misbehave: buffers asked back and not given */
+	uint64_t scribbled; /* sessions whose ring indices were scribbled over */
 };
 
 /* What zcd_front_step did. */

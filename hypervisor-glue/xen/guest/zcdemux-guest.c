@@ -64,6 +64,9 @@ static const char usage_text[] =
 	"                         mapped and never returns it (until the session ends);\n"
 	"                         it also ignores the backend's requests to give\n"
 	"                         credits back, so the backend cuts it off\n"
+	"  --scribble-session N   test mode: as soon as session N has connected, write\n"
+	"                         impossible indices into the shared ring (the backend\n"
+	"                         must cut this guest off, and only this one)\n"
 	"  --report-interval SEC  print a progress line every SEC seconds (default: never)\n"
 	"  -h, --help             show this help and exit\n"
 	"\n"
@@ -105,6 +108,7 @@ struct options {
 	uint32_t copy_slots_cap;
 	uint64_t sessions; /* 0 = no limit */
 	bool misbehave;
+	uint64_t scribble_session; /* 0 = never */
 	unsigned report_interval_s; /* 0 = no progress lines */
 };
 
@@ -149,13 +153,14 @@ static int parse_number(const char *text, uint64_t max, uint64_t *out)
 static int parse_options(int argc, char **argv, struct options *opts)
 {
 	enum { OPT_SINK = 256, OPT_BACKEND, OPT_COPY_SLOTS, OPT_SESSIONS, OPT_MISBEHAVE,
-	       OPT_REPORT };
+	       OPT_SCRIBBLE, OPT_REPORT };
 	static const struct option longopts[] = {
 		{ "sink", required_argument, NULL, OPT_SINK },
 		{ "backend-domid", required_argument, NULL, OPT_BACKEND },
 		{ "copy-slots", required_argument, NULL, OPT_COPY_SLOTS },
 		{ "sessions", required_argument, NULL, OPT_SESSIONS },
 		{ "misbehave", no_argument, NULL, OPT_MISBEHAVE },
+		{ "scribble-session", required_argument, NULL, OPT_SCRIBBLE },
 		{ "report-interval", required_argument, NULL, OPT_REPORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -203,6 +208,14 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_MISBEHAVE:
 			opts->misbehave = true;
+			break;
+		case OPT_SCRIBBLE:
+			if (parse_number(optarg, UINT64_MAX, &value) != 0 || value == 0) {
+				fprintf(stderr, PROGRAM ": --scribble-session: \"%s\" is not a "
+					"positive number\n", optarg);
+				return -1;
+			}
+			opts->scribble_session = value;
 			break;
 		case OPT_REPORT:
 			if (parse_number(optarg, 86400, &value) != 0 || value == 0) {
@@ -398,6 +411,7 @@ int main(int argc, char **argv)
 		.backend_domid = opts.backend_domid,
 		.copy_slots_cap = opts.copy_slots_cap,
 		.misbehave = opts.misbehave,
+		.scribble_session = opts.scribble_session,
 		.deliver = sinks.count != 0 ? deliver_to_sinks : NULL,
 		.deliver_ctx = &sinks,
 	};

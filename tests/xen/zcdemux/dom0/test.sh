@@ -24,9 +24,11 @@
 #      not give them back, is cut off after the time-out, asked to close,
 #      lets go and connects again; SIGINT; the helper has nothing left and
 #      unloads;
-#   6. run 4 without the helper: zcdemux copies every frame (part 5); then
-#      a reload removes g4 (its guest's session ends) and another adds it
-#      back (the guest connects again, for its last session).
+#   6. run 4 without the helper: g2 breaks its ring as soon as it connects
+#      and is cut off alone, asked to close, and connects again; zcdemux
+#      copies every frame (part 5); then a reload removes g4 (its guest's
+#      session ends) and another adds it back (the guest connects again,
+#      for its last session).
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
 . /usr/lib/zcd-lib.sh
@@ -139,7 +141,7 @@ insmod $P/zcdemux_grant.ko || zcd_fail "insmod zcdemux_grant.ko"
 # ---- 2. guests (they wait for the backend; start them first, they boot slowly)
 
 zcd_guest_start g1 role=tap sessions=4 || zcd_fail "cannot start g1"
-zcd_guest_start g2 role=plain sessions=4 || zcd_fail "cannot start g2"
+zcd_guest_start g2 role=plain sessions=5 scribble=4 || zcd_fail "cannot start g2"
 zcd_guest_start g3 role=misbehave sessions=5 || zcd_fail "cannot start g3"
 zcd_guest_start g4 role=misbehave sessions=1 || zcd_fail "cannot start g4"
 
@@ -208,7 +210,12 @@ rmmod zcdemux_grant && zcd_result "kmod unloaded=1" || zcd_result "kmod unloaded
 # ---- 6. run 4 without the helper: every frame is copied
 
 start_zcdemux run4
-wait_until connected /run/run4.json g1 g2 g3 g4 || fail_run run4 "run4: guests did not all connect"
+wait_until grep -q "g2: domain [0-9]* broke its ring; cutting it off" /run/run4.out ||
+	fail_run run4 "run4: g2 broke its ring and was not cut off"
+wait_until connected /run/run4.json g1 g3 g4 || fail_run run4 "run4: guests did not all connect"
+wait_until vm_field_is /run/run4.json g2 connects 2 ||
+	fail_run run4 "run4: g2 did not connect again after it broke its ring"
+echo "ZCD-XEN: run4: g2 cut off for breaking its ring, and back"
 feed run4 part5 0 "$N5"
 sed '/name: "g4"/,$d' $P/xen.yaml >/run/xen.yaml
 reload run4 "g4: removed;"

@@ -8,6 +8,7 @@
 #   plain      frames are only counted and hashed
 #   misbehave  forged, stale and duplicate returns, some buffers never returned
 # zcd.sessions=N: exit after the dataplane closed N times (it is restarted).
+# zcd.scribble=N: break the ring as soon as session N connects.
 # The tool prints one "ZCD-GUEST name=... sha256=..." line per session.
 name=$1
 set -- --sessions "${ZCD_SESSIONS:-1}"
@@ -17,6 +18,7 @@ plain) ;;
 misbehave) set -- "$@" --misbehave ;;
 *) echo "guest.sh: unknown role '$ZCD_ROLE'"; exit 2 ;;
 esac
+[ -n "$ZCD_SCRIBBLE" ] && set -- "$@" --scribble-session "$ZCD_SCRIBBLE"
 echo "guest $name: zcdemux-guest $*"
 /payload/zcdemux-guest "$@" &
 pid=$!
