@@ -27,7 +27,7 @@ tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
     keeps what it withheld when asked for it, is cut off after the time-out,
     asked to close, lets go and connects again;
   * g2, which breaks its ring as soon as it connects to run4, is cut off
-    alone, asked to close and connects again before the traffic;
+    alone, its connection torn down, and connects again before the traffic;
   * zcdemux killed with -9 while a guest maps buffers leaves exactly those
     pages granted and pinned by the helper; the next run clears the dead
     connections, the guest lets go and the helper frees them;

@@ -25,10 +25,10 @@
 #      lets go and connects again; SIGINT; the helper has nothing left and
 #      unloads;
 #   6. run 4 without the helper: g2 breaks its ring as soon as it connects
-#      and is cut off alone, asked to close, and connects again; zcdemux
-#      copies every frame (part 5); then a reload removes g4 (its guest's
-#      session ends) and another adds it back (the guest connects again,
-#      for its last session).
+#      and is cut off alone, its connection torn down, and connects again;
+#      zcdemux copies every frame (part 5); then a reload removes g4 (its
+#      guest's session ends) and another adds it back (the guest connects
+#      again, for its last session).
 # Every step that can hang is bounded; the verdict on the numbers is the
 # host's (xen_test.py), this script fails only when a step cannot complete.
 . /usr/lib/zcd-lib.sh
