@@ -67,7 +67,7 @@ static const char usage_text[] =
 	"  --scribble-session N   test mode: as soon as session N has connected, write\n"
 	"                         impossible indices into the shared ring (the backend\n"
 	"                         must cut this guest off, and only this one)\n"
-	"  --report-interval SEC  print a progress line every SEC seconds (default: never)\n"
+	"  --report-interval SEC  print a progress line every SEC seconds (default: off)\n"
 	"  -h, --help             show this help and exit\n"
 	"\n"
 	"Output:\n"
