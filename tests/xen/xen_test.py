@@ -20,9 +20,9 @@ tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
     guest's buffers were all reclaimed; the other guests were unaffected;
   * guests reconnect to a restarted zcdemux, and a new domain with the
     destroyed guest's name, started after zcdemux, connects in its place;
-  * the run after the kill, on the killed run's state file (--state),
-    counts the buffers g3 withheld as taken back and carries every VM's
-    and the port's counters on;
+  * the run after the kill, a standby waiting on the killed run's state
+    file (--state --standby), takes over, counts the buffers g3 withheld
+    as taken back and carries every VM's and the port's counters on;
   * credit cuts are announced on the ring and seen by the guests; g3, which
     keeps what it withheld when asked for it, is cut off after the time-out,
     asked to close, lets go and connects again;
@@ -377,6 +377,7 @@ def check(runs, models, console: str) -> tuple[list, list]:
                  "g3: still 2 buffers over its credits after 1000 ms: cut off",
                  "zcdemux: xen: g3: asking domain",
                  "[g2] zcdemux-guest: session 4 ended: the backend is",
+                 "zcdemux: standby: waiting to take over /run/zcdemux.state from pid",
                  "state /run/zcdemux.state: run 2, after pid",
                  "reloaded /run/xen.yaml; removed g4",
                  "xen: g4: removed: connection torn down, slot freed",

@@ -15,8 +15,9 @@
 #      kill -9 zcdemux while g3 still maps buffers it withheld: the helper
 #      must keep exactly those pages pinned and granted (a zombie region);
 #      run 2 keeps its ledger and counters in a state file (--state);
-#   5. run 3: zcdemux again, on run 2's state file: it accounts for what
-#      run 2 left and carries its counters; it finds the dead run's
+#   5. run 3: a standby (--standby) started before the kill, waiting on run
+#      2's state file: it takes over, accounts for what run 2 left and
+#      carries its counters; it finds the dead run's
 #      connections, asks the guests to close them (they let go, the zombie
 #      is released) and connects afresh; a reload with a broken file is
 #      rejected, one that cuts g2's credits is applied (announced on g2's
@@ -99,15 +100,25 @@ start_zcdemux() {
 	echo "ZCD-XEN: zcdemux $_run started (pid $ZCD_PID)"
 }
 
-# stop_zcdemux RUN SIGNAL: stop it, report its exit status and its stats
-# (written at exit, or the last ones it wrote when it cannot write them).
-stop_zcdemux() {
-	kill "-$2" "$ZCD_PID"
+# end_zcdemux SIGNAL: stop it and wait; its exit status in ZCD_RC.
+end_zcdemux() {
+	kill "-$1" "$ZCD_PID"
 	wait "$ZCD_PID"
-	_rc=$?
+	ZCD_RC=$?
+}
+
+# report_zcdemux RUN: its log, exit status and stats (written at exit, or
+# the last ones it wrote when it cannot write them).
+report_zcdemux() {
 	cat "/run/$1.out"
-	zcd_result "exit $1 rc=$_rc"
+	zcd_result "exit $1 rc=$ZCD_RC"
 	sed "s/^/ZCD-RESULT json $1 /" "/run/$1.json"
+}
+
+# stop_zcdemux RUN SIGNAL
+stop_zcdemux() {
+	end_zcdemux "$2"
+	report_zcdemux "$1"
 }
 
 fail_run() {
@@ -175,14 +186,24 @@ start_zcdemux run2 --state /run/zcdemux.state
 zcd_guest_start g4 role=plain sessions=4 || zcd_fail "cannot start the new g4"
 wait_until connected /run/run2.json g1 g2 g3 g4 || fail_run run2 "run2: guests did not all connect"
 feed run2 part3 0 "$N3"
-# Killed: it cannot end the grants of what g3 still maps; the helper keeps them.
-stop_zcdemux run2 KILL
+RUN2_PID=$ZCD_PID
+# Run 3 waits on run 2's state file to take over from it.
+start_zcdemux run3 --state /run/zcdemux.state --standby
+wait_until grep -q "standby: waiting to take over /run/zcdemux.state from pid $RUN2_PID" \
+	/run/run3.out || fail_run run3 "run3: the standby is not waiting for run 2"
+RUN3_PID=$ZCD_PID
+# Killed: it cannot end the grants of what g3 still maps; the helper keeps
+# them.  The helper is read at once: the standby takes far longer to start
+# and make the guests let go.
+ZCD_PID=$RUN2_PID
+end_zcdemux KILL
 kmod_report after-kill
+report_zcdemux run2
+ZCD_PID=$RUN3_PID
 
-# ---- 5. run 3: zcdemux clears the dead run's connections; the guests let go
-#         of everything and the helper releases the dead run's pages
+# ---- 5. run 3 takes over: it clears the dead run's connections; the guests
+#         let go of everything and the helper releases the dead run's pages
 
-start_zcdemux run3 --state /run/zcdemux.state
 wait_until connected /run/run3.json g1 g2 g3 g4 || fail_run run3 "run3: guests did not all reconnect"
 wait_until no_zombie || { kmod_report stuck; zcd_fail "run3: the dead run's pages were never released"; }
 echo "vms: [" >/run/xen.yaml
