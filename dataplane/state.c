@@ -8,7 +8,10 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "dataplane.h"
 #include "state.h"
@@ -203,8 +206,18 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 	}
 	st->map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, st->fd, 0);
 	if (st->map == MAP_FAILED) {
+		int map_errno = errno;
+		struct statfs fs;
+
 		st->map = NULL;
-		snprintf(err, errlen, "%s: cannot map it: %s", st->path, strerror(errno));
+		/* hugetlbfs reserves the pages at mmap: say which ones are missing. */
+		if (map_errno == ENOMEM && fstatfs(st->fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
+			snprintf(err, errlen,
+				 "%s: cannot map %" PRIu64 " bytes: not enough free huge pages of "
+				 "%ld KiB (HugePages_Free in /proc/meminfo; reserve more in "
+				 "/proc/sys/vm/nr_hugepages)", st->path, bytes, (long)(fs.f_bsize / 1024));
+		else
+			snprintf(err, errlen, "%s: cannot map it: %s", st->path, strerror(map_errno));
 		goto out;
 	}
 	st->bytes = bytes;

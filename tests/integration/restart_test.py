@@ -22,12 +22,15 @@ a bounded rate, so that the kill lands mid-stream).
                       * the pool is whole at the end and the exit status 0.
   standby_takeover  the same, with the second zcdemux started at the
                     beginning with --standby: it waits on the lock and takes
-                    over when the first is killed.  The note says how long
-                    the takeover took (kill to "running"), not checked.
+                    over when the first is killed.  Its state file is on a
+                    hugetlbfs mount of its own, with huge pages reserved for
+                    it (given back afterwards).  The note says how long the
+                    takeover took (kill to "running"), not checked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +44,41 @@ FRAMES = 4000
 RATE = 2000
 MACS = {"vm1": "02:00:00:00:01:01", "vm2": "02:00:00:00:02:01", "vm3": "02:00:00:00:03:01"}
 ORDER = ["vm1", "vm2", "vm3"]
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+STATE_HUGEPAGES = 2  # the state file of these tests fits in one 2 MiB page
+
+
+@contextlib.contextmanager
+def _state_file(wd: str, name: str, on_hugetlbfs: bool):
+    """The path of a state file that does not exist yet: on tmpfs, or on a
+    hugetlbfs mount of its own with huge pages reserved for it.  The file,
+    the mount and the reservation are gone afterwards."""
+    if not on_hugetlbfs:
+        path = f"/dev/shm/zcd-it-{name}-{os.getpid()}.state"
+        if os.path.exists(path):
+            os.unlink(path)
+        try:
+            yield path
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+        return
+    mount = os.path.join(wd, "hugetlbfs")
+    with open(NR_HUGEPAGES) as fh:
+        before = int(fh.read())
+    with open(NR_HUGEPAGES, "w") as fh:
+        fh.write(str(before + STATE_HUGEPAGES))
+    try:
+        os.makedirs(mount, exist_ok=True)
+        subprocess.run(["mount", "-t", "hugetlbfs", "nodev", mount], check=True,
+                       capture_output=True)
+        try:
+            yield os.path.join(mount, "state")
+        finally:
+            subprocess.run(["umount", mount], check=True, capture_output=True)
+    finally:
+        with open(NR_HUGEPAGES, "w") as fh:
+            fh.write(str(before))
 
 
 def _config(port: str, sinks: dict) -> str:
@@ -79,7 +117,6 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     traffic = os.path.join(wd, "traffic.pcap")
     zcdgen.write_pcap(traffic, frames)
     port = "net_af_packet0,iface=zcdb,framecnt=4096"
-    state = f"/dev/shm/zcd-it-{name}-{os.getpid()}.state"
     runs = {}
     for r in ("a", "b"):
         d = run.fresh_dir(os.path.join(wd, r))
@@ -92,11 +129,7 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     probs, res, takeover = [], None, None
     t0 = time.monotonic()
     try:
-        os.unlink(state)
-    except FileNotFoundError:
-        pass
-    try:
-        with run._VethNs(name) as net:
+        with _state_file(wd, name, standby) as state, run._VethNs(name) as net:
             a = run._NsDaemon(ctx, f"{name}-a", runs["a"]["dir"], net, runs["a"]["config"])
             b = run._NsDaemon(ctx, f"{name}-b", runs["b"]["dir"], net, runs["b"]["config"])
             a.argv += ["--state", state]
@@ -133,11 +166,6 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     except subprocess.CalledProcessError as ex:
         err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else ex.stderr
         probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err}")
-    finally:
-        try:
-            os.unlink(state)
-        except FileNotFoundError:
-            pass
     elapsed = time.monotonic() - t0
     if res is None or probs:
         return run.Outcome(name, probs, elapsed)
@@ -193,7 +221,8 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
                      f"and each counts in its VM's reclaimed ({reclaimed} in all)")
     probs += run.check_pool(st)
     note = (f"rx {rx} of {FRAMES}; {s['lost_in_restart']} lost in flight, {s['taken_back']} "
-            f"taken back from VMs; {seen} frames in sinks")
+            f"taken back from VMs; {seen} frames in sinks; state file on "
+            f"{'hugetlbfs' if standby else 'tmpfs'}")
     if takeover is not None:
         note += f"; up again {takeover:.2f} s after the kill"
     return run.Outcome(name, probs, elapsed, note)
