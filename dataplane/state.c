@@ -178,6 +178,24 @@ static void carry_ports(const struct previous *prev, const struct zcd_config *cf
 	w0->scrubbed_bytes = prev->scrubbed_bytes;
 }
 
+/* Why bytes of the file could not be reserved or mapped (errno), for err. */
+static void no_space_error(const struct zcd_state *st, uint64_t bytes, const char *what,
+			   char *err, size_t errlen)
+{
+	int saved_errno = errno;
+	struct statfs fs;
+
+	if ((saved_errno == ENOSPC || saved_errno == ENOMEM) && fstatfs(st->fd, &fs) == 0 &&
+	    fs.f_type == HUGETLBFS_MAGIC)
+		snprintf(err, errlen,
+			 "%s: cannot %s %" PRIu64 " bytes: not enough free huge pages of %ld KiB "
+			 "(HugePages_Free in /proc/meminfo; reserve more in "
+			 "/proc/sys/vm/nr_hugepages)", st->path, what, bytes, (long)(fs.f_bsize / 1024));
+	else
+		snprintf(err, errlen, "%s: cannot %s %" PRIu64 " bytes for it: %s", st->path, what,
+			 bytes, strerror(saved_errno));
+}
+
 int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_t nb_bufs,
 		     char *err, size_t errlen)
 {
@@ -204,20 +222,16 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 			 strerror(errno));
 		goto out;
 	}
+	/* Reserve the space now: a full tmpfs or hugetlbfs would otherwise
+	 * kill the process with SIGBUS when it first touches a page. */
+	if (fallocate(st->fd, 0, 0, (off_t)bytes) != 0 && errno != EOPNOTSUPP) {
+		no_space_error(st, bytes, "reserve", err, errlen);
+		goto out;
+	}
 	st->map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, st->fd, 0);
 	if (st->map == MAP_FAILED) {
-		int map_errno = errno;
-		struct statfs fs;
-
 		st->map = NULL;
-		/* hugetlbfs reserves the pages at mmap: say which ones are missing. */
-		if (map_errno == ENOMEM && fstatfs(st->fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
-			snprintf(err, errlen,
-				 "%s: cannot map %" PRIu64 " bytes: not enough free huge pages of "
-				 "%ld KiB (HugePages_Free in /proc/meminfo; reserve more in "
-				 "/proc/sys/vm/nr_hugepages)", st->path, bytes, (long)(fs.f_bsize / 1024));
-		else
-			snprintf(err, errlen, "%s: cannot map it: %s", st->path, strerror(map_errno));
+		no_space_error(st, bytes, "map", err, errlen);
 		goto out;
 	}
 	st->bytes = bytes;

@@ -26,6 +26,9 @@ a bounded rate, so that the kill lands mid-stream).
                     hugetlbfs mount of its own, with huge pages reserved for
                     it (given back afterwards).  The note says how long the
                     takeover took (kill to "running"), not checked.
+  state_no_space    --state on a 64 KiB tmpfs, too small for the file:
+                    zcdemux stops before anything starts (exit status 1),
+                    saying so, rather than die of SIGBUS later.
 """
 
 from __future__ import annotations
@@ -226,3 +229,32 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if takeover is not None:
         note += f"; up again {takeover:.2f} s after the kill"
     return run.Outcome(name, probs, elapsed, note)
+
+
+def test_no_space(ctx, run, name: str) -> "run.Outcome":
+    if os.geteuid() != 0:
+        return run.Outcome(name, [], 0.0, "SKIPPED: needs root to mount a tmpfs")
+    wd = run.fresh_dir(os.path.join(ctx.work, name))
+    mount = os.path.join(wd, "tmpfs")
+    os.makedirs(mount)
+    config = os.path.join(wd, "zcdemux.yaml")
+    with open(config, "w") as fh:
+        fh.write(_config("net_null0", {v: os.path.join(wd, f"{v}.pcap") for v in ORDER}))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount], check=True,
+                   capture_output=True)
+    try:
+        res = run.run_daemon(ctx, run.daemon_argv(ctx, name, config, None,
+                                                  ["--state", os.path.join(mount, "state")]), wd)
+    finally:
+        subprocess.run(["umount", mount], check=True, capture_output=True)
+    probs = run.sanitizer_problems(res)
+    want = f"zcdemux: {mount}/state: cannot reserve "
+    if res.timed_out or res.rc != 1:
+        probs.append(f"exit status {res.rc}, expected 1")
+    if want not in res.stderr or "No space left on device" not in res.stderr:
+        probs.append(f"no \"{want}... No space left on device\" line")
+    if "running:" in res.stderr or any(os.path.exists(os.path.join(wd, f"{v}.pcap")) for v in ORDER):
+        probs.append("it started before it failed")
+    if probs:
+        probs.append(f"stderr tail:\n{run.tail(res.stderr)}")
+    return run.Outcome(name, probs, res.elapsed, "64 KiB tmpfs: refused at start")
