@@ -178,6 +178,14 @@ static void carry_ports(const struct previous *prev, const struct zcd_config *cf
 	w0->scrubbed_bytes = prev->scrubbed_bytes;
 }
 
+/* Allocate the file's first bytes (keeping what it holds); -1 with errno. */
+static int reserve(int fd, uint64_t bytes)
+{
+	if (fallocate(fd, 0, 0, (off_t)bytes) == 0 || errno == EOPNOTSUPP)
+		return 0;
+	return -1;
+}
+
 /* Why bytes of the file could not be reserved or mapped (errno), for err. */
 static void no_space_error(const struct zcd_state *st, uint64_t bytes, const char *what,
 			   char *err, size_t errlen)
@@ -210,21 +218,28 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 		snprintf(err, errlen, "%s: out of memory", st->path);
 		return -1;
 	}
-	read_previous(st, nb_bufs, prev);
 	workers_off = round_up(vms_off + ZCD_MAX_VMS * sizeof(struct zcd_vm_state), STATE_PAGE);
 	ledger_off = round_up(workers_off + ZCD_MAX_WORKERS * sizeof(struct zcd_worker), STATE_PAGE);
 	bytes = ledger_off + (uint64_t)nb_bufs * sizeof(*ledger);
 	/* hugetlbfs files grow by whole huge pages. */
 	if (fstat(st->fd, &sb) == 0 && sb.st_blksize > 0)
 		bytes = round_up(bytes, (uint64_t)sb.st_blksize);
+	/*
+	 * Reserve the space first: a full tmpfs or hugetlbfs would otherwise
+	 * kill the process with SIGBUS when it first touches a page, and a
+	 * run refused here leaves the previous run's state for the next one.
+	 */
+	if (reserve(st->fd, bytes) != 0) {
+		no_space_error(st, bytes, "reserve", err, errlen);
+		goto out;
+	}
+	read_previous(st, nb_bufs, prev);
 	if (ftruncate(st->fd, 0) != 0 || ftruncate(st->fd, (off_t)bytes) != 0) {
 		snprintf(err, errlen, "%s: cannot size it to %" PRIu64 " bytes: %s", st->path, bytes,
 			 strerror(errno));
 		goto out;
 	}
-	/* Reserve the space now: a full tmpfs or hugetlbfs would otherwise
-	 * kill the process with SIGBUS when it first touches a page. */
-	if (fallocate(st->fd, 0, 0, (off_t)bytes) != 0 && errno != EOPNOTSUPP) {
+	if (reserve(st->fd, bytes) != 0) {
 		no_space_error(st, bytes, "reserve", err, errlen);
 		goto out;
 	}

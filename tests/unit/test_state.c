@@ -5,8 +5,11 @@
  * accounted for, counters go to the VM and port of the same name,
  * generations go on.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -152,6 +155,55 @@ static void test_recovery_after_kill(const char *path)
 	zcd_state_close(st);
 }
 
+/*
+ * A run refused for want of space (here: beyond RLIMIT_FSIZE) says so and
+ * leaves the killed run's state for the next run to account for.
+ */
+static void test_no_space_keeps_previous(const char *path)
+{
+	static const char *const vms[] = {"vm1"};
+	struct zcd_config cfg;
+	struct zcd_state *st;
+	struct zcd_ledger_entry *ledger;
+	struct rlimit before, limit;
+	uint64_t taken_back;
+	char err[512] = "";
+
+	config(&cfg, vms, 1);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	taken_back = st->hdr->totals.taken_back; /* totals add up over every run */
+	ledger = zcd_state_ledger(st);
+	ledger[5] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 0, .generation = 7};
+	zcd_state_close(st); /* killed: never marked clean */
+
+	/* Room for that file, not for one with a million buffers. */
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &before), 0);
+	limit = before;
+	limit.rlim_cur = 4u << 20;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+	st = zcd_state_lock(path, false, err, sizeof(err));
+	CHECK(st != NULL);
+	if (st != NULL) {
+		CHECK_EQ(zcd_state_attach(st, &cfg, 1u << 20, err, sizeof(err)), -1);
+		CHECK_STR_CONTAINS(err, "cannot reserve");
+		CHECK_STR_CONTAINS(err, strerror(EFBIG));
+		zcd_state_close(st);
+	}
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &before), 0);
+	signal(SIGXFSZ, SIG_DFL);
+
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(st->found_previous && st->previous_unclean);
+	CHECK_EQ(st->hdr->totals.taken_back, taken_back + 1);
+	CHECK_EQ(zcd_state_ledger(st)[5].generation, 8);
+	zcd_state_close(st);
+}
+
 /* A file that is not a state file (or was cut short) holds nothing. */
 static void test_garbage(const char *path)
 {
@@ -187,6 +239,7 @@ int main(void)
 	close(fd);
 	test_lock(path);
 	test_recovery_after_kill(path);
+	test_no_space_keeps_previous(path);
 	test_garbage(path);
 	unlink(path);
 	return check_report("test_state");
