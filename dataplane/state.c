@@ -178,14 +178,6 @@ static void carry_ports(const struct previous *prev, const struct zcd_config *cf
 	w0->scrubbed_bytes = prev->scrubbed_bytes;
 }
 
-/* Allocate the file's first bytes (keeping what it holds); -1 with errno. */
-static int reserve(int fd, uint64_t bytes)
-{
-	if (fallocate(fd, 0, 0, (off_t)bytes) == 0 || errno == EOPNOTSUPP)
-		return 0;
-	return -1;
-}
-
 /* Why bytes of the file could not be reserved or mapped (errno), for err. */
 static void no_space_error(const struct zcd_state *st, uint64_t bytes, const char *what,
 			   char *err, size_t errlen)
@@ -202,6 +194,15 @@ static void no_space_error(const struct zcd_state *st, uint64_t bytes, const cha
 	else
 		snprintf(err, errlen, "%s: cannot %s %" PRIu64 " bytes for it: %s", st->path, what,
 			 bytes, strerror(saved_errno));
+}
+
+/* Allocate the file's first bytes, keeping what it holds; -1 with a message in err. */
+static int reserve(const struct zcd_state *st, uint64_t bytes, char *err, size_t errlen)
+{
+	if (fallocate(st->fd, 0, 0, (off_t)bytes) == 0 || errno == EOPNOTSUPP)
+		return 0;
+	no_space_error(st, bytes, "reserve", err, errlen);
+	return -1;
 }
 
 int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_t nb_bufs,
@@ -229,20 +230,16 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 	 * kill the process with SIGBUS when it first touches a page, and a
 	 * run refused here leaves the previous run's state for the next one.
 	 */
-	if (reserve(st->fd, bytes) != 0) {
-		no_space_error(st, bytes, "reserve", err, errlen);
+	if (reserve(st, bytes, err, errlen) != 0)
 		goto out;
-	}
 	read_previous(st, nb_bufs, prev);
 	if (ftruncate(st->fd, 0) != 0 || ftruncate(st->fd, (off_t)bytes) != 0) {
 		snprintf(err, errlen, "%s: cannot size it to %" PRIu64 " bytes: %s", st->path, bytes,
 			 strerror(errno));
 		goto out;
 	}
-	if (reserve(st->fd, bytes) != 0) {
-		no_space_error(st, bytes, "reserve", err, errlen);
+	if (reserve(st, bytes, err, errlen) != 0)
 		goto out;
-	}
 	st->map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, st->fd, 0);
 	if (st->map == MAP_FAILED) {
 		st->map = NULL;
