@@ -149,6 +149,15 @@ static int parse_number(const char *text, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* A count of at least 1 for option name; -1 after printing a usage error. */
+static int parse_positive(const char *name, const char *text, uint64_t *out)
+{
+	if (parse_number(text, UINT64_MAX, out) == 0 && *out != 0)
+		return 0;
+	fprintf(stderr, PROGRAM ": %s: \"%s\" is not a positive number\n", name, text);
+	return -1;
+}
+
 /* Fills opts; returns 0, 1 for --help, or -1 after printing a usage error. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -199,23 +208,15 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			opts->copy_slots_cap = (uint32_t)value;
 			break;
 		case OPT_SESSIONS:
-			if (parse_number(optarg, UINT64_MAX, &value) != 0 || value == 0) {
-				fprintf(stderr, PROGRAM ": --sessions: \"%s\" is not a positive "
-					"number\n", optarg);
+			if (parse_positive("--sessions", optarg, &opts->sessions) != 0)
 				return -1;
-			}
-			opts->sessions = value;
 			break;
 		case OPT_MISBEHAVE:
 			opts->misbehave = true;
 			break;
 		case OPT_SCRIBBLE:
-			if (parse_number(optarg, UINT64_MAX, &value) != 0 || value == 0) {
-				fprintf(stderr, PROGRAM ": --scribble-session: \"%s\" is not a "
-					"positive number\n", optarg);
+			if (parse_positive("--scribble-session", optarg, &opts->scribble_session) != 0)
 				return -1;
-			}
-			opts->scribble_session = value;
 			break;
 		case OPT_REPORT:
 			if (parse_number(optarg, 86400, &value) != 0 || value == 0) {
