@@ -48,7 +48,7 @@ RATE = 2000
 MACS = {"vm1": "02:00:00:00:01:01", "vm2": "02:00:00:00:02:01", "vm3": "02:00:00:00:03:01"}
 ORDER = ["vm1", "vm2", "vm3"]
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
-STATE_HUGEPAGES = 2  # the state file of these tests fits in one 2 MiB page
+STATE_HUGEPAGES = 2  # the state file of these tests takes one 2 MiB page; one to spare
 
 
 @contextlib.contextmanager
