@@ -66,7 +66,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 	test-asan test-xen test-iommu fuzz soak bench bench-quick install clean
 .PRECIOUS: $(BUILD)/obj/%.o
 
-all: $(BUILD)/zcdemux $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
+all: $(BUILD)/zcdemux $(BUILD)/zcdemux-sim-guest $(BUILD)/zcdemux-guest $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp \
 	$(BUILD)/zcd-bench $(BUILD)/zcd-gen
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/zcdemux/*.h) $(wildcard dataplane/*.h) $(wildcard bench/*.h) \
@@ -82,8 +82,9 @@ $(BUILD)/obj/hypervisor-glue/xen/domain.o: CFLAGS += -std=gnu11
 $(BUILD)/obj/tests/%.o: CFLAGS += -Idataplane -Ihypervisor-glue -Ihypervisor-glue/xen/guest
 $(BUILD)/obj/bench/%.o: CFLAGS += -Idataplane
 
-# Guest code runs in a domU: no DPDK flags (nor its -march).
-$(BUILD)/obj/hypervisor-glue/xen/guest/%.o $(BUILD)/obj/hypervisor-glue/pcap_sink.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
+# Guest code runs in a domU or as a simulated guest: no DPDK flags (nor its -march).
+$(BUILD)/obj/hypervisor-glue/xen/guest/%.o $(BUILD)/obj/hypervisor-glue/sim/guest/%.o \
+		$(BUILD)/obj/hypervisor-glue/pcap_sink.o: PKG_CFLAGS = $(shell $(PKGCONF) --cflags xenstore xengnttab xenevtchn 2>/dev/null)
 
 # Test tools: replay a pcap out of an interface; compare two pcaps' frames.
 $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp: $(BUILD)/%: tests/tools/%.c
@@ -94,6 +95,12 @@ $(BUILD)/zcd-replay $(BUILD)/zcd-pcapcmp: $(BUILD)/%: tests/tools/%.c
 $(BUILD)/zcdemux-guest: $(BUILD)/obj/$(GUEST_TOOL_SRC:.c=.o) $(GUEST_LIB_OBJS)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(GUEST_LIBS)
+
+# The sim backend starts one of these per VM: the simulated guest, a process of its own.
+$(BUILD)/zcdemux-sim-guest: $(BUILD)/obj/hypervisor-glue/sim/guest/zcdemux-sim-guest.o \
+		$(BUILD)/obj/hypervisor-glue/pcap_sink.o
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/libzcdemux.a: $(CORE_OBJS)
 	@mkdir -p $(dir $@)
@@ -148,10 +155,12 @@ demo: deps
 		--log-level=lib.eal:warning --log-level=lib.telemetry:error -- \
 		--config configs/demo.yaml --stats-json $(BUILD)/demo/stats.json --idle-exit 500
 
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+# The unit tests start simulated guests from the build, not from next to themselves.
+unit: $(UNIT_BINS) $(BUILD)/zcdemux-sim-guest
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+		ZCDEMUX_SIM_GUEST=$(abspath $(BUILD)/zcdemux-sim-guest) $$t; done
 
-integration: $(BUILD)/zcdemux $(BUILD)/zcd-gen $(BUILD)/zcd-bench
+integration: $(BUILD)/zcdemux $(BUILD)/zcdemux-sim-guest $(BUILD)/zcd-gen $(BUILD)/zcd-bench
 	$(PYTHON) tests/integration/run.py --binary $(BUILD)/zcdemux --work $(BUILD)/it
 
 check: unit integration
@@ -269,6 +278,7 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e '
 install: all
 	install -D -m 755 $(BUILD)/zcdemux $(DESTDIR)$(PREFIX)/bin/zcdemux
 	install -D -m 755 $(BUILD)/zcdemux-guest $(DESTDIR)$(PREFIX)/bin/zcdemux-guest
+	install -D -m 755 $(BUILD)/zcdemux-sim-guest $(DESTDIR)$(PREFIX)/lib/zcdemux/zcdemux-sim-guest
 	install -d $(DESTDIR)$(PREFIX)/share/zcdemux/examples $(DESTDIR)$(PREFIX)/share/doc/zcdemux
 	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/zcdemux/examples/
 	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/zcdemux/

@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <numa.h>
 
@@ -277,19 +279,12 @@ static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned 
 	pool->mbuf_of[id] = m;
 }
 
-/*
- * Put the region's pages on NUMA node socket (where the device writes and
- * the dataplane reads them), if there is more than one node, then fault
- * them all in now rather than on the hot path.
- */
+/* Put the region's pages on NUMA node socket (where the device writes and the dataplane reads them). */
 static void region_place(uint8_t *base, size_t bytes, int socket)
 {
 	if (socket >= 0 && numa_available() >= 0 && numa_max_node() > 0)
 		numa_tonode_memory(base, bytes, socket);
-	for (size_t off = 0; off < bytes; off += ZCD_PAGE_SIZE)
-		base[off] = 0;
 }
-
 /* Node k's mempool over its slice of the region. */
 static int node_create(struct zcd_pool *pool, unsigned k, const struct zcd_pool_part *part,
 		       uint32_t first_buf, char *err, size_t errlen)
@@ -376,14 +371,21 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 		snprintf(err, errlen, "out of DPDK memory for the pool descriptor");
 		return NULL;
 	}
+	pool->region.fd = -1;
 	pool->region.nb_bufs = (uint32_t)nb_bufs;
 	pool->region.pages_per_buf = pages_per_buf;
 	pool->region.buf_size = pages_per_buf * ZCD_PAGE_SIZE;
 	pool->region.bytes = (size_t)nb_bufs * pool->region.buf_size;
-	/* Ordinary anonymous pages: zeroed by the kernel, page-aligned, and
-	 * pinnable by a hypervisor helper; none of DPDK's metadata is in them. */
-	pool->region.base = mmap(NULL, pool->region.bytes, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* A memfd: zeroed pages that a hypervisor helper can pin and a
+	 * simulated guest can map; none of DPDK's metadata is in them. */
+	pool->region.fd = memfd_create("zcdemux-pool", MFD_CLOEXEC);
+	if (pool->region.fd < 0 || ftruncate(pool->region.fd, (off_t)pool->region.bytes) != 0) {
+		snprintf(err, errlen, "cannot make a file of %zu bytes for %" PRIu64 " buffers: %s",
+			 pool->region.bytes, nb_bufs, strerror(errno));
+		goto fail;
+	}
+	pool->region.base = mmap(NULL, pool->region.bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 pool->region.fd, 0);
 	if (pool->region.base == MAP_FAILED) {
 		pool->region.base = NULL;
 		snprintf(err, errlen, "cannot map %zu bytes for %" PRIu64 " buffers: %s",
@@ -403,6 +405,13 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 		pool->nb_nodes = k + 1;
 		if (node_create(pool, k, &parts[k], first, err, errlen) != 0)
 			goto fail;
+	}
+	/* Every page now, where each node's policy puts it, rather than on
+	 * the hot path (or as a SIGBUS there when memory runs out). */
+	if (fallocate(pool->region.fd, 0, 0, (off_t)pool->region.bytes) != 0) {
+		snprintf(err, errlen, "cannot allocate %zu bytes for %" PRIu64 " buffers: %s",
+			 pool->region.bytes, nb_bufs, strerror(errno));
+		goto fail;
 	}
 	if (zcd_ledger_init(&pool->ledger, pool->region.nb_bufs, ledger_storage) != 0) {
 		snprintf(err, errlen, "out of memory for the ledger of %" PRIu64 " buffers", nb_bufs);
@@ -427,5 +436,7 @@ void zcd_pool_destroy(struct zcd_pool *pool)
 	rte_free(pool->mbuf_of);
 	if (pool->region.base != NULL)
 		munmap(pool->region.base, pool->region.bytes);
+	if (pool->region.fd >= 0)
+		close(pool->region.fd);
 	rte_free(pool);
 }

@@ -3,8 +3,10 @@
 #include "pcap_sink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define PCAP_MAGIC_USEC 0xa1b2c3d4U
 #define PCAP_VERSION_MAJOR 2
@@ -36,7 +38,7 @@ struct zcd_pcap_sink {
 	int first_error; /* errno of the first failed write, 0 if none */
 };
 
-struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
+int zcd_pcap_sink_create(const char *path)
 {
 	const struct pcap_file_header header = {
 		.magic = PCAP_MAGIC_USEC,
@@ -45,28 +47,47 @@ struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
 		.snaplen = PCAP_SNAPLEN,
 		.linktype = PCAP_LINKTYPE_ETHERNET,
 	};
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ssize_t written;
+
+	if (fd < 0)
+		return -1;
+	written = write(fd, &header, sizeof(header));
+	if (written != (ssize_t)sizeof(header)) {
+		int saved_errno = written < 0 ? errno : EIO;
+
+		close(fd);
+		errno = saved_errno;
+		return -1;
+	}
+	return fd;
+}
+
+struct zcd_pcap_sink *zcd_pcap_sink_adopt(int fd)
+{
 	struct zcd_pcap_sink *sink = calloc(1, sizeof(*sink));
 	int saved_errno;
 
 	if (sink == NULL)
-		return NULL;
-	sink->file = fopen(path, "wb");
+		goto fail;
+	sink->file = fdopen(fd, "ab");
 	if (sink->file == NULL)
 		goto fail;
-	errno = 0;
-	if (fwrite(&header, sizeof(header), 1, sink->file) != 1) {
-		saved_errno = errno ? errno : EIO;
-		fclose(sink->file);
-		errno = saved_errno;
-		goto fail;
-	}
 	return sink;
 
 fail:
 	saved_errno = errno;
 	free(sink);
+	close(fd);
 	errno = saved_errno;
 	return NULL;
+}
+
+struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
+{
+	int fd = zcd_pcap_sink_create(path);
+
+	return fd < 0 ? NULL : zcd_pcap_sink_adopt(fd);
 }
 
 int zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,

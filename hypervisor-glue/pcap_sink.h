@@ -17,6 +17,15 @@ struct zcd_pcap_sink;
 struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path);
 
 /*
+ * The same, as a descriptor (close-on-exec) for another process to adopt:
+ * the header is written already.  -1 with errno set.
+ */
+int zcd_pcap_sink_create(const char *path);
+
+/* Append records to fd, made by zcd_pcap_sink_create; takes fd.  NULL with errno set. */
+struct zcd_pcap_sink *zcd_pcap_sink_adopt(int fd);
+
+/*
  * Append one record received at ts (CLOCK_REALTIME); caplen = origlen =
  * length.  0, or -1 with errno if it was not written; the first failure is
  * remembered, reported again by close, and every later write fails too.

@@ -1,25 +1,37 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * sim hypervisor backend: an in-process model of a hypervisor, so that the
- * whole system runs and is tested without Xen.  No DPDK here: plain C11,
- * pthreads and one eventfd per VM.
+ * sim hypervisor backend: a model of a hypervisor, so that the whole system
+ * runs and is tested without Xen.  Each VM's guest is a process of its own
+ * (zcdemux-sim-guest) that shares a file with the backend (shared.h) and
+ * maps the pool read-only, reading only what its grant table maps.  No
+ * DPDK here: plain C11, files, processes and one futex per VM.
  *
  * Control path: create, vm_connect, vm_disconnect, destroy (these may log).
  * Hot path: handoff, poll_returns, revoke (no allocation, no logging, at
- * most one eventfd write per handoff).
+ * most one futex wake per handoff).
  */
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../backends.h"
+#include "../pcap_sink.h"
 #include "sim.h"
+
+extern char **environ;
 
 /* Smallest power of two >= max(credits, SIM_RING_MIN_SIZE): a guest holding
  * every credit can still have each buffer's return on the ring. */
@@ -32,65 +44,100 @@ static uint32_t sim_ring_size(uint32_t credits)
 	return size;
 }
 
-static size_t sim_window_pages(const struct sim_vm *vm)
+static uint64_t page_round(uint64_t bytes)
 {
-	return (size_t)vm->credits * vm->pages_per_buf;
+	return (bytes + ZCD_PAGE_SIZE - 1) / ZCD_PAGE_SIZE * ZCD_PAGE_SIZE;
 }
 
-/* Wake the guest; false if the eventfd write failed. */
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wake the guest; false if it could not be woken. */
 static bool sim_notify_guest(const struct sim_vm *vm)
 {
-	const uint64_t one = 1;
-
-	return write(vm->event_fd, &one, sizeof(one)) == (ssize_t)sizeof(one);
+	atomic_fetch_add_explicit(&vm->status->wake, 1, memory_order_release);
+	return syscall(SYS_futex, &vm->status->wake, FUTEX_WAKE, 1, NULL, NULL, 0) >= 0;
 }
 
-/* Free what vm_connect allocated; the VM can be connected again afterwards. */
+/* Free what sim_vm_alloc made; the VM can be connected again afterwards. */
 static void sim_vm_release(struct sim_vm *vm)
 {
-	if (vm->guest.sink != NULL)
-		zcd_pcap_sink_close(vm->guest.sink);
-	if (vm->event_fd >= 0)
-		close(vm->event_fd);
-	free(vm->area);
-	free((void *)vm->p2m);
+	if (vm->file != NULL)
+		munmap(vm->file, vm->file->bytes);
+	if (vm->file_fd >= 0)
+		close(vm->file_fd);
 	free(vm->slot_buf);
 	free(vm->free_slots);
-	free(vm->copy_mem);
 	zcd_copy_slots_fini(&vm->copies);
-	free(vm->guest.scratch);
-	free(vm->guest.returns);
-	free(vm->guest.held);
-	memset(&vm->guest, 0, sizeof(vm->guest));
+	vm->file = NULL;
+	vm->file_fd = -1;
+	vm->status = NULL;
+	vm->grants = NULL;
 	vm->area = NULL;
-	vm->p2m = NULL;
 	vm->slot_buf = NULL;
 	vm->free_slots = NULL;
-	vm->copy_mem = NULL;
-	vm->event_fd = -1;
+	vm->guest_pid = 0;
 	vm->was_connected = false;
 }
 
-/* Ring, p2m, grant slots, copy pages and the guest's buffers; -1 with errno. */
-static int sim_vm_alloc(struct sim_vm *vm)
+/* The VM file's layout and settings (shared.h), in the zeroed hyp page f. */
+static void sim_file_layout(const struct zcd_hv *hv, const struct sim_vm *vm,
+			    struct sim_vm_file *f)
 {
-	size_t window = sim_window_pages(vm);
+	uint64_t window = (uint64_t)vm->credits * vm->pages_per_buf;
+
+	f->version = SIM_VM_FILE_VERSION;
+	f->credits = vm->credits;
+	f->pages_per_buf = vm->pages_per_buf;
+	f->ring_size = vm->ring_size;
+	f->copy_base = (uint32_t)window;
+	f->nb_bufs = hv->pool.nb_bufs;
+	f->grants_off = ZCD_PAGE_SIZE;
+	f->guest_off = f->grants_off + page_round((uint64_t)vm->credits * sizeof(uint32_t));
+	f->ring_off = f->guest_off + ZCD_PAGE_SIZE;
+	f->ring_bytes = zcd_ring_area_bytes(vm->ring_size, vm->ring_size);
+	f->copy_off = f->ring_off + f->ring_bytes;
+	f->bytes = f->copy_off + window * ZCD_PAGE_SIZE;
+	snprintf(f->name, sizeof(f->name), "%s", vm->name);
+	f->stall = vm->sim.stall;
+	f->hostile = vm->sim.hostile;
+	f->scribble_after = vm->sim.scribble_after;
+	f->reboot_every = vm->sim.reboot_every;
+	f->hold = vm->sim.hold;
+	f->poll_mode = vm->poll_mode;
+	atomic_store(&f->backend_pid, (int32_t)getpid());
+}
+
+/* The VM file (a memfd: guest memory starts zeroed), its ring and slots; -1 with errno. */
+static int sim_vm_alloc(struct zcd_hv *hv, struct sim_vm *vm)
+{
+	struct sim_vm_file layout = { 0 };
+	void *map;
 
 	vm->ring_size = sim_ring_size(vm->credits);
-	vm->area_bytes = zcd_ring_area_bytes(vm->ring_size, vm->ring_size);
-	vm->area = aligned_alloc(ZCD_PAGE_SIZE, vm->area_bytes);
-	vm->p2m = malloc(2 * window * sizeof(*vm->p2m));
+	sim_file_layout(hv, vm, &layout);
+	vm->file_fd = memfd_create("zcdemux-sim-vm", MFD_CLOEXEC);
+	if (vm->file_fd < 0 || ftruncate(vm->file_fd, (off_t)layout.bytes) != 0 ||
+	    fallocate(vm->file_fd, 0, 0, (off_t)layout.bytes) != 0)
+		return -1;
+	map = mmap(NULL, layout.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vm->file_fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	vm->file = map;
+	*vm->file = layout;
+	vm->status = sim_status(vm->file);
+	vm->grants = sim_grants(vm->file);
+	vm->area = (uint8_t *)map + layout.ring_off;
+	vm->area_bytes = layout.ring_bytes;
 	vm->slot_buf = malloc(vm->credits * sizeof(*vm->slot_buf));
 	vm->free_slots = malloc(vm->credits * sizeof(*vm->free_slots));
-	vm->copy_mem = aligned_alloc(ZCD_PAGE_SIZE, window * ZCD_PAGE_SIZE);
-	vm->guest.scratch = malloc((size_t)vm->pages_per_buf * ZCD_PAGE_SIZE);
-	vm->guest.returns = malloc(SIM_HOSTILE_GROUP * vm->ring_size * sizeof(*vm->guest.returns));
-	vm->guest.held = malloc(vm->ring_size * sizeof(*vm->guest.held));
-	if (vm->area == NULL || vm->p2m == NULL || vm->slot_buf == NULL || vm->free_slots == NULL ||
-	    vm->copy_mem == NULL || vm->guest.scratch == NULL || vm->guest.returns == NULL ||
-	    vm->guest.held == NULL ||
+	if (vm->slot_buf == NULL || vm->free_slots == NULL ||
 	    zcd_copy_slots_init(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
-				vm->copy_mem) != 0) {
+				(uint8_t *)map + layout.copy_off) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -99,24 +146,16 @@ static int sim_vm_alloc(struct sim_vm *vm)
 		errno = EINVAL;
 		return -1;
 	}
-
-	/* Guest memory starts zeroed, like any page a guest allocates. */
-	memset(vm->copy_mem, 0, window * ZCD_PAGE_SIZE);
-	vm->copy_base = (uint32_t)window;
-	for (size_t gfn = 0; gfn < window; gfn++) {
-		atomic_init(&vm->p2m[gfn], NULL);
-		atomic_init(&vm->p2m[window + gfn], vm->copy_mem + gfn * ZCD_PAGE_SIZE);
-	}
-
 	/* Stacks hold the highest index at the bottom so that 0 is used first. */
 	for (uint32_t i = 0; i < vm->credits; i++) {
+		vm->grants[i] = SIM_NO_SLOT;
 		vm->slot_buf[i] = SIM_NO_SLOT;
 		vm->free_slots[i] = vm->credits - 1 - i;
 	}
 	vm->nb_free_slots = vm->credits;
-
-	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return vm->event_fd < 0 ? -1 : 0;
+	/* Written last: a guest that finds the magic finds the rest. */
+	__atomic_store_n(&vm->file->magic, SIM_VM_FILE_MAGIC, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static void sim_destroy(struct zcd_hv *hv);
@@ -135,22 +174,14 @@ static int sim_vm_init(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm
 	}
 	memset(vm, 0, sizeof(*vm));
 	vm->index = vm_index;
+	snprintf(vm->name, sizeof(vm->name), "%s", vc->name);
+	vm->sim = vc->sim;
 	vm->credits = vc->credits;
 	vm->pages_per_buf = hv->pool.pages_per_buf;
-	vm->stall = vc->sim.stall;
-	vm->instant_return = vc->sim.instant_return;
-	vm->hostile = vc->sim.hostile;
-	vm->scribble_after = vc->sim.scribble_after;
-	vm->reboot_every = vc->sim.reboot_every;
-	vm->hold = vc->sim.hold;
 	vm->credit_limit = vc->credits;
 	vm->poll_mode = vc->notify == ZCD_NOTIFY_POLL;
-	snprintf(vm->sink_path, sizeof(vm->sink_path), "%s", vc->sim.sink);
-	vm->event_fd = -1;
-	if (sem_init(&vm->guest_attached, 0, 0) != 0) {
-		snprintf(err, errlen, "vms[%u]: %s", vm_index, strerror(errno));
-		return -1;
-	}
+	vm->file_fd = -1;
+	vm->sink_fd = -1;
 	vm->in_use = true; /* from here on destroy cleans this VM up */
 	return 0;
 }
@@ -161,13 +192,14 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 	uint32_t ppb = pool->pages_per_buf;
 	struct zcd_hv *hv;
 
-	if (pool->base == NULL || (uintptr_t)pool->base % ZCD_PAGE_SIZE != 0 ||
+	if (pool->base == NULL || pool->fd < 0 || (uintptr_t)pool->base % ZCD_PAGE_SIZE != 0 ||
 	    pool->nb_bufs == 0 || ppb == 0 || ppb > UINT16_MAX ||
 	    pool->buf_size != ppb * ZCD_PAGE_SIZE ||
 	    pool->bytes < (size_t)pool->nb_bufs * pool->buf_size) {
 		snprintf(err, errlen,
-			 "unusable buffer pool (%u buffers of %u pages, %zu bytes)",
-			 pool->nb_bufs, ppb, pool->bytes);
+			 "unusable buffer pool (%u buffers of %u pages, %zu bytes%s)",
+			 pool->nb_bufs, ppb, pool->bytes,
+			 pool->fd < 0 ? ", not in a file the guests can map" : "");
 		return NULL;
 	}
 	if (cfg->nb_vms > ZCD_MAX_VMS) {
@@ -204,69 +236,196 @@ no_memory:
 }
 
 /*
- * A simulated guest stands for another VM's vCPU: it may run on any CPU.
- * Without this it would inherit the dataplane lcore's pinning and compete
- * with the poll loop for that one core.
+ * Where the guest program is: $ZCDEMUX_SIM_GUEST, or next to this
+ * executable, or in ../lib/zcdemux from it (installed).  0, or -1 with a
+ * message in err.
  */
-static int sim_start_guest(struct sim_vm *vm)
+static int sim_find_guest_program(struct zcd_hv *hv, char *err, size_t errlen)
 {
-	long nb_cpus = sysconf(_SC_NPROCESSORS_CONF);
-	pthread_attr_t attr;
-	cpu_set_t cpus;
-	int rc;
+	const char *env = getenv(SIM_GUEST_ENV);
+	char exe[PATH_MAX];
+	ssize_t len;
 
-	CPU_ZERO(&cpus);
-	for (long cpu = 0; cpu < nb_cpus && cpu < CPU_SETSIZE; cpu++)
-		CPU_SET((int)cpu, &cpus);
-	rc = pthread_attr_init(&attr);
-	if (rc != 0)
-		return rc;
-	rc = pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
-	if (rc == 0)
-		rc = pthread_create(&vm->guest_thread, &attr, zcd_hv_sim_guest_run, vm);
-	pthread_attr_destroy(&attr);
-	return rc;
+	if (hv->guest_program[0] != '\0')
+		return 0;
+	if (env != NULL && env[0] != '\0') {
+		snprintf(hv->guest_program, sizeof(hv->guest_program), "%s", env);
+		return 0;
+	}
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len > 0) {
+		const char *candidates[] = { "%s/" SIM_GUEST_PROGRAM,
+					     "%s/../lib/zcdemux/" SIM_GUEST_PROGRAM };
+		char *dir;
+
+		exe[len] = '\0';
+		dir = dirname(exe);
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+			snprintf(hv->guest_program, sizeof(hv->guest_program), candidates[i], dir);
+			if (access(hv->guest_program, X_OK) == 0)
+				return 0;
+		}
+	}
+	hv->guest_program[0] = '\0';
+	snprintf(err, errlen, "cannot find the simulated guest's program " SIM_GUEST_PROGRAM
+		 " next to this one or in ../lib/zcdemux (set " SIM_GUEST_ENV " to its path)");
+	return -1;
 }
 
 /*
- * Set up the VM's ring and guest memory, start its guest with the given
- * sink (NULL = discard) and wait until it attached.  On failure everything
- * is released, the sink closed, and err says why.
+ * Start the guest's process with the VM file, the pool and the sink on
+ * the descriptors it expects, in a process group of its own (a terminal's
+ * ^C goes to zcdemux, which then stops its guests in order).  0 or an errno.
  */
-static int sim_vm_start(struct sim_vm *vm, unsigned vm_index, struct zcd_pcap_sink *sink,
-			char *err, size_t errlen)
+static int sim_spawn_guest(struct zcd_hv *hv, struct sim_vm *vm)
+{
+	char *argv[] = { (char *)SIM_GUEST_PROGRAM, vm->sink_fd >= 0 ? (char *)"--sink" : NULL,
+			 NULL };
+	int from[] = { vm->file_fd, hv->pool.fd, vm->sink_fd };
+	int high[] = { -1, -1, -1 };
+	unsigned nb_fds = vm->sink_fd >= 0 ? 3 : 2;
+	posix_spawn_file_actions_t actions;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int rc = 0;
+
+	/* Above the targets first, so that no dup2 overwrites another's source. */
+	for (unsigned i = 0; i < nb_fds && rc == 0; i++) {
+		high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, SIM_GUEST_SINK_FD + 1);
+		if (high[i] < 0)
+			rc = errno;
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_init(&actions);
+	if (rc == 0 && (rc = posix_spawnattr_init(&attr)) != 0)
+		posix_spawn_file_actions_destroy(&actions);
+	if (rc == 0) {
+		for (unsigned i = 0; i < nb_fds && rc == 0; i++)
+			rc = posix_spawn_file_actions_adddup2(&actions, high[i],
+							      SIM_GUEST_VM_FD + (int)i);
+		if (rc == 0)
+			rc = posix_spawn_file_actions_addclosefrom_np(&actions,
+								      SIM_GUEST_SINK_FD + 1);
+		if (rc == 0)
+			rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+							     POSIX_SPAWN_SETSIGMASK |
+							     POSIX_SPAWN_SETSIGDEF);
+		if (rc == 0)
+			rc = posix_spawnattr_setsigmask(&attr, &none);
+		if (rc == 0)
+			rc = posix_spawnattr_setsigdefault(&attr, &all);
+		if (rc == 0)
+			rc = posix_spawn(&vm->guest_pid, hv->guest_program, &actions, &attr, argv,
+					 environ);
+		posix_spawnattr_destroy(&attr);
+		posix_spawn_file_actions_destroy(&actions);
+	}
+	for (unsigned i = 0; i < nb_fds; i++)
+		if (high[i] >= 0)
+			close(high[i]);
+	return rc;
+}
+
+/* Reap the guest if it has exited (wait: up to wait_ms for it); true if it has. */
+static bool sim_reap_guest(struct sim_vm *vm, unsigned wait_ms, int *status)
+{
+	for (unsigned ms = 0;; ms++) {
+		pid_t pid = waitpid(vm->guest_pid, status, WNOHANG);
+
+		if (pid == vm->guest_pid || (pid < 0 && errno == ECHILD)) {
+			vm->guest_pid = 0;
+			return true;
+		}
+		if (ms >= wait_ms)
+			return false;
+		sleep_ms(1);
+	}
+}
+
+/* Ask the guest to stop, wait for it to exit (killing it if it will not); logs how it ended. */
+static void sim_stop_guest(struct sim_vm *vm)
+{
+	int status = 0;
+
+	if (vm->guest_pid <= 0)
+		return;
+	atomic_store_explicit(&vm->file->stop, 1, memory_order_release);
+	sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
+	if (!sim_reap_guest(vm, SIM_GUEST_STOP_MS, &status)) {
+		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest did not stop in %u ms; "
+			"killing it\n", vm->index, SIM_GUEST_STOP_MS);
+		kill(vm->guest_pid, SIGKILL);
+		sim_reap_guest(vm, SIM_GUEST_STOP_MS, &status);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest exited with status %d\n",
+			vm->index, WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest was killed by signal %d\n",
+			vm->index, WTERMSIG(status));
+}
+
+/* Wait until the new guest attached to its ring; 0, or -1 with a message in err. */
+static int sim_wait_attached(struct sim_vm *vm, unsigned vm_index, char *err, size_t errlen)
+{
+	int status;
+
+	for (unsigned ms = 0; ms < SIM_GUEST_START_MS; ms++) {
+		uint32_t attached = atomic_load_explicit(&vm->status->attached, memory_order_acquire);
+
+		if (attached == SIM_ATTACH_OK)
+			return 0;
+		if (attached == SIM_ATTACH_REJECTED || sim_reap_guest(vm, 0, &status)) {
+			snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring or "
+				 "exited", vm_index);
+			return -1;
+		}
+		sleep_ms(1);
+	}
+	snprintf(err, errlen, "vms[%u]: the simulated guest did not attach in %u ms", vm_index,
+		 SIM_GUEST_START_MS);
+	return -1;
+}
+
+/*
+ * Set up the VM's file and ring, start its guest and wait until it
+ * attached.  On failure everything but the sink is released, and err
+ * says why.
+ */
+static int sim_vm_start(struct zcd_hv *hv, struct sim_vm *vm, unsigned vm_index, char *err,
+			size_t errlen)
 {
 	int rc;
 
 	vm->was_connected = true;
-	if (sim_vm_alloc(vm) != 0) {
+	if (sim_vm_alloc(hv, vm) != 0) {
 		snprintf(err, errlen, "vms[%u]: cannot set up the simulated guest: %s", vm_index,
 			 strerror(errno));
-		vm->guest.sink = sink;
 		goto fail;
 	}
-	vm->guest.sink = sink;
-	atomic_store_explicit(&vm->stop, false, memory_order_relaxed);
-	if (vm->instant_return) {
-		if (zcd_ring_attach(&vm->guest.ring, vm->area, vm->area_bytes) != 0) {
+	if (vm->sim.instant_return) {
+		if (zcd_ring_attach(&vm->echo_ring, vm->area, vm->area_bytes) != 0) {
 			snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring",
 				 vm_index);
 			goto fail;
 		}
 		goto connected;
 	}
-	rc = sim_start_guest(vm);
+	if (sim_find_guest_program(hv, err, errlen) != 0)
+		goto fail;
+	rc = sim_spawn_guest(hv, vm);
 	if (rc != 0) {
-		snprintf(err, errlen, "vms[%u]: cannot start the simulated guest: %s", vm_index,
-			 strerror(rc));
+		snprintf(err, errlen, "vms[%u]: cannot start the simulated guest %s: %s", vm_index,
+			 hv->guest_program, strerror(rc));
+		vm->guest_pid = 0;
 		goto fail;
 	}
 	/* Like a frontend reaching "connected": nothing is sent before it attached. */
-	while (sem_wait(&vm->guest_attached) != 0 && errno == EINTR)
-		;
-	if (!vm->guest_attach_ok) {
-		pthread_join(vm->guest_thread, NULL);
-		snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring", vm_index);
+	if (sim_wait_attached(vm, vm_index, err, errlen) != 0) {
+		sim_stop_guest(vm);
 		goto fail;
 	}
 connected:
@@ -282,7 +441,6 @@ fail:
 
 static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_t errlen)
 {
-	struct zcd_pcap_sink *sink = NULL;
 	struct sim_vm *vm;
 
 	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].in_use) {
@@ -296,24 +454,28 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 			 "a guest that left by itself (reboot_every)", vm_index);
 		return -1;
 	}
-	if (vm->sink_path[0] != '\0') {
-		sink = zcd_pcap_sink_open(vm->sink_path);
-		if (sink == NULL) {
+	if (vm->sim.sink[0] != '\0') {
+		vm->sink_fd = zcd_pcap_sink_create(vm->sim.sink);
+		if (vm->sink_fd < 0) {
 			snprintf(err, errlen, "vms[%u].sim.sink: cannot open %s: %s", vm_index,
-				 vm->sink_path, strerror(errno));
+				 vm->sim.sink, strerror(errno));
 			return -1;
 		}
 	}
-	return sim_vm_start(vm, vm_index, sink, err, errlen);
+	if (sim_vm_start(hv, vm, vm_index, err, errlen) == 0)
+		return 0;
+	if (vm->sink_fd >= 0)
+		close(vm->sink_fd);
+	vm->sink_fd = -1;
+	return -1;
 }
 
-/* REMAP: put the pool buffer into a free grant slot of the guest's p2m. */
+/* REMAP: put the pool buffer into a free grant slot of the guest. */
 static int sim_map_buffer(struct zcd_hv *hv, struct sim_vm *vm, const struct zcd_handoff *item,
 			  struct zcd_rx_desc *desc)
 {
 	uint32_t ppb = vm->pages_per_buf;
-	const uint8_t *buf;
-	uint32_t slot, gfn;
+	uint32_t slot;
 
 	/* Refuse what would show one buffer to two guests or run past it. */
 	if (item->buf_id >= hv->pool.nb_bufs || hv->slot_of_buf[item->buf_id] != SIM_NO_SLOT ||
@@ -323,15 +485,12 @@ static int sim_map_buffer(struct zcd_hv *hv, struct sim_vm *vm, const struct zcd
 	slot = vm->free_slots[--vm->nb_free_slots];
 	vm->slot_buf[slot] = item->buf_id;
 	hv->slot_of_buf[item->buf_id] = slot;
-	gfn = slot * ppb;
-	buf = zcd_buf_addr(&hv->pool, item->buf_id);
-	for (uint32_t i = 0; i < ppb; i++)
-		atomic_store_explicit(&vm->p2m[gfn + i], buf + (size_t)i * ZCD_PAGE_SIZE,
-				      memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&vm->grants[slot], item->buf_id,
+			      memory_order_release);
 	*desc = (struct zcd_rx_desc){
 		.buf_id = item->buf_id,
 		.generation = item->generation,
-		.handle = gfn,
+		.handle = slot * ppb,
 		.nr_pages = (uint16_t)ppb,
 		.offset = item->offset,
 		.length = item->length,
@@ -350,7 +509,7 @@ static int sim_copy_frame(struct sim_vm *vm, const struct zcd_handoff *item,
 	if (item->length == 0 || item->length > ppb * ZCD_PAGE_SIZE || vm->copies.nb_free == 0)
 		return -1;
 	zcd_copy_slots_fill(&vm->copies, item, desc);
-	desc->handle = vm->copy_base + desc->buf_id * ppb;
+	desc->handle = vm->file->copy_base + desc->buf_id * ppb;
 	desc->nr_pages = (uint16_t)ppb;
 	return 0;
 }
@@ -365,6 +524,42 @@ static void sim_ring_broken(struct sim_vm *vm)
 	sim_count(&vm->ring_errors, 1);
 	if (!atomic_exchange(&vm->ring_broken, true))
 		atomic_store(&vm->down_to_report, true);
+}
+
+/*
+ * sim.instant_return: no guest process; after each handoff everything
+ * delivered goes back at once, unread, through the guest's side of the ring.
+ */
+static void sim_guest_echo(struct sim_vm *vm)
+{
+	struct zcd_ring *ring = &vm->echo_ring;
+	bool broken = false;
+	uint32_t ready = zcd_rx_ready(ring, &broken);
+	uint32_t space = zcd_ret_space(ring);
+	uint64_t bytes = 0;
+
+	if (broken) {
+		sim_count(&vm->status->bad_descs, 1);
+		return;
+	}
+	/* What does not fit now goes back after the next handoff. */
+	if (ready > space)
+		ready = space;
+	for (uint32_t i = 0; i < ready; i++) {
+		struct zcd_rx_desc desc;
+
+		zcd_rx_take(ring, &desc);
+		zcd_ret_put(ring, &(struct zcd_ret_desc){
+					  .buf_id = desc.buf_id,
+					  .generation = desc.generation,
+					  .flags = (desc.flags & ZCD_RXF_COPY) ? ZCD_RETF_COPY : 0,
+				  });
+		bytes += desc.length;
+	}
+	zcd_rx_consumed(ring);
+	zcd_ret_publish(ring);
+	sim_count(&vm->status->rx_packets, ready);
+	sim_count(&vm->status->rx_bytes, bytes);
 }
 
 static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct zcd_handoff *items,
@@ -404,9 +599,9 @@ static unsigned sim_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 	}
 	if (remapped != 0)
 		sim_count(&vm->grant_batches, 1);
-	if (vm->instant_return) {
+	if (vm->sim.instant_return) {
 		zcd_rx_publish(&vm->ring);
-		zcd_hv_sim_guest_echo(vm);
+		sim_guest_echo(vm);
 		return done;
 	}
 	if (zcd_rx_publish(&vm->ring) && !vm->poll_mode && sim_notify_guest(vm))
@@ -422,7 +617,7 @@ static unsigned sim_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zc
 	unsigned taken;
 
 	*tally = (struct zcd_hv_return_tally){ 0 };
-	if (vm_index >= hv->nb_vms || hv->vms[vm_index].area == NULL)
+	if (vm_index >= hv->nb_vms || hv->vms[vm_index].file == NULL)
 		return 0;
 	vm = &hv->vms[vm_index];
 	taken = zcd_copy_slots_take_returns(&vm->copies, &vm->ring, out, max, tally, &broken);
@@ -434,7 +629,6 @@ static unsigned sim_poll_returns(struct zcd_hv *hv, unsigned vm_index, struct zc
 /* Unmap buf_id from vm's grant window; false if vm does not hold it. */
 static bool sim_unmap_buffer(struct zcd_hv *hv, struct sim_vm *vm, uint32_t buf_id)
 {
-	uint32_t ppb = vm->pages_per_buf;
 	uint32_t slot;
 
 	if (vm->slot_buf == NULL || buf_id >= hv->pool.nb_bufs)
@@ -442,8 +636,8 @@ static bool sim_unmap_buffer(struct zcd_hv *hv, struct sim_vm *vm, uint32_t buf_
 	slot = hv->slot_of_buf[buf_id];
 	if (slot >= vm->credits || vm->slot_buf[slot] != buf_id)
 		return false;
-	for (uint32_t i = 0; i < ppb; i++)
-		atomic_store_explicit(&vm->p2m[slot * ppb + i], NULL, memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&vm->grants[slot], SIM_NO_SLOT,
+			      memory_order_release);
 	vm->slot_buf[slot] = SIM_NO_SLOT;
 	hv->slot_of_buf[buf_id] = SIM_NO_SLOT;
 	vm->free_slots[vm->nb_free_slots++] = slot;
@@ -470,10 +664,10 @@ static bool sim_vm_drained(struct zcd_hv *hv, unsigned vm_index)
 	if (vm_index >= hv->nb_vms)
 		return true;
 	vm = &hv->vms[vm_index];
-	return vm->area == NULL || zcd_rx_unconsumed(&vm->ring) == 0;
+	return vm->file == NULL || zcd_rx_unconsumed(&vm->ring) == 0;
 }
 
-/* Logs if the guest's sink could not be written. */
+/* Logs if the guest did not exit cleanly. */
 static void sim_vm_disconnect(struct zcd_hv *hv, unsigned vm_index)
 {
 	struct sim_vm *vm;
@@ -482,21 +676,16 @@ static void sim_vm_disconnect(struct zcd_hv *hv, unsigned vm_index)
 		return;
 	vm = &hv->vms[vm_index];
 	vm->connected = false;
-	if (!vm->instant_return) {
-		atomic_store_explicit(&vm->stop, true, memory_order_release);
-		sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
-		pthread_join(vm->guest_thread, NULL);
-	}
+	sim_stop_guest(vm);
+	if (vm->sink_fd >= 0)
+		close(vm->sink_fd);
+	vm->sink_fd = -1;
 
-	if (vm->guest.sink != NULL && zcd_pcap_sink_close(vm->guest.sink) != 0)
-		fprintf(stderr, "zcdemux: vms[%u].sim.sink: cannot write %s: %s\n", vm_index,
-			vm->sink_path, strerror(errno));
-	vm->guest.sink = NULL;
-
-	/* The hypervisor tears down the guest's mappings of pool buffers; the
-	 * slots stay recorded so that the dataplane's revokes still succeed. */
-	for (size_t gfn = 0; gfn < sim_window_pages(vm); gfn++)
-		atomic_store_explicit(&vm->p2m[gfn], NULL, memory_order_release);
+	/* The guest's mappings of pool buffers went with it; the slots stay
+	 * recorded so that the dataplane's revokes still succeed. */
+	for (uint32_t slot = 0; slot < vm->credits; slot++)
+		atomic_store_explicit((_Atomic uint32_t *)&vm->grants[slot], SIM_NO_SLOT,
+				      memory_order_release);
 }
 
 static void sim_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_vm_stats *out)
@@ -511,12 +700,14 @@ static void sim_vm_stats(const struct zcd_hv *hv, unsigned vm_index, struct zcd_
 	out->grant_batches = atomic_load_explicit(&vm->grant_batches, memory_order_relaxed);
 	out->connects = atomic_load_explicit(&vm->connects, memory_order_relaxed);
 	out->ring_errors = atomic_load_explicit(&vm->ring_errors, memory_order_relaxed);
-	out->guest_rx_packets = atomic_load_explicit(&vm->guest_rx_packets, memory_order_relaxed);
-	out->guest_rx_bytes = atomic_load_explicit(&vm->guest_rx_bytes, memory_order_relaxed);
+	if (vm->status == NULL)
+		return;
+	out->guest_rx_packets = atomic_load_explicit(&vm->status->rx_packets, memory_order_relaxed);
+	out->guest_rx_bytes = atomic_load_explicit(&vm->status->rx_bytes, memory_order_relaxed);
 	out->guest_residue_bytes =
-		atomic_load_explicit(&vm->guest_residue_bytes, memory_order_relaxed);
-	out->guest_bad_descs = atomic_load_explicit(&vm->guest_bad_descs, memory_order_relaxed);
-	out->guest_faults = atomic_load_explicit(&vm->guest_faults, memory_order_relaxed);
+		atomic_load_explicit(&vm->status->residue_bytes, memory_order_relaxed);
+	out->guest_bad_descs = atomic_load_explicit(&vm->status->bad_descs, memory_order_relaxed);
+	out->guest_faults = atomic_load_explicit(&vm->status->faults, memory_order_relaxed);
 }
 
 static uint32_t sim_features(const struct zcd_hv *hv)
@@ -527,19 +718,33 @@ static uint32_t sim_features(const struct zcd_hv *hv)
 	return ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS;
 }
 
+/* The guest said it left (reboot_every), and poll_events has not told yet. */
+static bool sim_guest_left(struct sim_vm *vm)
+{
+	if (!vm->connected || vm->left_reported || vm->status == NULL ||
+	    !atomic_load_explicit(&vm->status->left, memory_order_acquire))
+		return false;
+	vm->left_reported = true;
+	return true;
+}
+
 /* A simulated guest connects in vm_connect and leaves by breaking its ring or rebooting. */
 static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
-		if (hv->vms[i].up_to_report) {
-			hv->vms[i].up_to_report = false;
+		struct sim_vm *vm = &hv->vms[i];
+
+		if (vm->up_to_report) {
+			vm->up_to_report = false;
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_UP};
-		} else if (atomic_exchange(&hv->vms[i].down_to_report, false)) {
-			if (atomic_load(&hv->vms[i].ring_broken))
+		} else if (atomic_exchange(&vm->down_to_report, false)) {
+			if (atomic_load(&vm->ring_broken))
 				fprintf(stderr, "zcdemux: vms[%u]: the guest broke its ring; "
 					"cutting it off\n", i);
+			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_DOWN};
+		} else if (sim_guest_left(vm)) {
 			ev[n++] = (struct zcd_hv_event){.vm = (uint16_t)i, .kind = ZCD_HV_VM_DOWN};
 		}
 	}
@@ -554,20 +759,17 @@ static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 {
 	struct sim_vm *vm;
-	struct zcd_pcap_sink *sink;
 	char err[256];
 
-	if (vm_index >= hv->nb_vms || !atomic_load(&hv->vms[vm_index].left))
+	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].left_reported)
 		return;
 	vm = &hv->vms[vm_index];
-	pthread_join(vm->guest_thread, NULL);
-	sink = vm->guest.sink;
-	vm->guest.sink = NULL;
+	sim_stop_guest(vm); /* it is exiting by itself */
 	vm->connected = false;
+	vm->left_reported = false;
 	sim_vm_release(vm);
-	atomic_store(&vm->left, false);
 	atomic_store(&vm->ring_broken, false);
-	if (sim_vm_start(vm, vm_index, sink, err, sizeof(err)) != 0)
+	if (sim_vm_start(hv, vm, vm_index, err, sizeof(err)) != 0)
 		fprintf(stderr, "zcdemux: %s\n", err);
 }
 
@@ -581,10 +783,10 @@ static void sim_vm_set_credits(struct zcd_hv *hv, unsigned vm_index, uint32_t cr
 		return;
 	vm = &hv->vms[vm_index];
 	vm->credit_limit = credits < vm->credits ? credits : vm->credits;
-	if (!vm->connected || vm->area == NULL)
+	if (!vm->connected || vm->file == NULL)
 		return;
 	zcd_ring_announce_credits(&vm->ring, vm->credit_limit, give_back);
-	if (!vm->poll_mode && !vm->instant_return && sim_notify_guest(vm))
+	if (!vm->poll_mode && !vm->sim.instant_return && sim_notify_guest(vm))
 		sim_count(&vm->notifications, 1);
 }
 
@@ -615,7 +817,8 @@ static void sim_vm_remove(struct zcd_hv *hv, unsigned vm_index)
 	vm = &hv->vms[vm_index];
 	sim_vm_disconnect(hv, vm_index);
 	sim_vm_release(vm);
-	sem_destroy(&vm->guest_attached);
+	if (vm->sink_fd >= 0)
+		close(vm->sink_fd);
 	memset(vm, 0, sizeof(*vm));
 }
 

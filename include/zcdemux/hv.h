@@ -25,10 +25,15 @@
 
 #include "zcdemux/config.h"
 
-/* The buffer pool as a backend sees it: nb_bufs buffers of buf_size bytes. */
+/*
+ * The buffer pool as a backend sees it: nb_bufs buffers of buf_size bytes,
+ * the first bytes of a file mapped shared, so that another process (a
+ * simulated guest) can map the same pages.
+ */
 struct zcd_buf_region {
 	uint8_t *base; /* page-aligned */
 	size_t bytes;
+	int fd; /* the file, -1 if the memory is not in one */
 	uint32_t nb_bufs;
 	uint32_t buf_size; /* pages_per_buf * ZCD_PAGE_SIZE */
 	uint32_t pages_per_buf;

@@ -124,7 +124,7 @@ def build_payload(work: str, scn, exp, fault_scn, fault_cfg, cases: list) -> str
     pay = os.path.join(work, "payload")
     shutil.rmtree(pay, ignore_errors=True)
     os.makedirs(pay)
-    for tool in ("zcdemux", "zcd-replay", "zcd-pcapcmp"):
+    for tool in ("zcdemux", "zcdemux-sim-guest", "zcd-replay", "zcd-pcapcmp"):
         shutil.copy2(os.path.join(BUILD, tool), pay)
     shutil.copy2(os.path.join(HERE, "zcdemux", "test.sh"), pay)
     zcdgen.write_pcap(os.path.join(pay, "traffic.pcap"), scn.frames)

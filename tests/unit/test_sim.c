@@ -5,6 +5,7 @@
  * ring through the backend's private header (white-box).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ static int fixture_open(struct fixture *f, unsigned nb_vms, uint32_t credits, ui
 	char err[256] = "";
 
 	memset(f, 0, sizeof(*f));
+	f->pool.fd = -1;
 	f->ops = zcd_hv_find("sim");
 	f->cfg = calloc(1, sizeof(*f->cfg));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/zcd-test-sim-XXXXXX");
@@ -80,10 +82,15 @@ static int fixture_open(struct fixture *f, unsigned nb_vms, uint32_t credits, ui
 	f->pool.pages_per_buf = ppb;
 	f->pool.buf_size = ppb * PAGE;
 	f->pool.bytes = (size_t)nb_bufs * ppb * PAGE;
-	f->pool.base = aligned_alloc(PAGE, f->pool.bytes);
-	if (f->pool.base == NULL)
+	/* In a file, as the dataplane's pool is: the guests map it. */
+	f->pool.fd = memfd_create("test-sim-pool", MFD_CLOEXEC);
+	if (f->pool.fd < 0 || ftruncate(f->pool.fd, (off_t)f->pool.bytes) != 0)
 		return -1;
-	memset(f->pool.base, 0, f->pool.bytes);
+	f->pool.base = mmap(NULL, f->pool.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, f->pool.fd, 0);
+	if (f->pool.base == MAP_FAILED) {
+		f->pool.base = NULL;
+		return -1;
+	}
 	f->hv = f->ops->create(f->cfg, &f->pool, err, sizeof(err));
 	if (f->hv == NULL) {
 		fprintf(stderr, "fixture: create: %s\n", err);
@@ -108,7 +115,10 @@ static void fixture_close(struct fixture *f)
 		unlink(path);
 	}
 	rmdir(f->dir);
-	free(f->pool.base);
+	if (f->pool.base != NULL)
+		munmap(f->pool.base, f->pool.bytes);
+	if (f->pool.fd >= 0)
+		close(f->pool.fd);
 	free(f->cfg);
 }
 
@@ -290,7 +300,7 @@ static void test_two_vms_remap_and_copy(void)
 		CHECK_EQ(rx[0].nr_pages, 1);
 		CHECK_EQ(rx[1].flags, ZCD_RXF_COPY);
 		CHECK_EQ(rx[1].offset, 0);
-		CHECK_EQ(rx[1].handle, sim_vm_of(&f, 0)->copy_base + rx[1].buf_id);
+		CHECK_EQ(rx[1].handle, sim_vm_of(&f, 0)->file->copy_base + rx[1].buf_id);
 		CHECK_EQ(rx[2].offset, 128);
 		CHECK_EQ(rx[4].vlan, 10);
 	}
@@ -332,7 +342,7 @@ static void test_two_vms_remap_and_copy(void)
 	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 3, revoked), 3);
 	CHECK(revoked[0] && revoked[1] && revoked[2]);
 	for (uint32_t gfn = 0; gfn < 16; gfn++)
-		CHECK(atomic_load(&sim_vm_of(&f, 0)->p2m[gfn]) == NULL);
+		CHECK(sim_gfn_page(sim_vm_of(&f, 0)->file, f.pool.base, gfn) == NULL);
 	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 3, revoked), 0); /* not held any more */
 	ids[0] = 3;
 	ids[1] = 4;
@@ -370,7 +380,7 @@ static void test_multi_page_buffers(void)
 	item = remap_item(&f, &exp, 5, 9, 3000, 9000);
 	CHECK_EQ(f.ops->handoff(f.hv, 0, &item, 1), 1);
 	for (uint32_t i = 0; i < 3; i++)
-		CHECK(atomic_load(&vm->p2m[i]) == zcd_buf_addr(&f.pool, 5) + i * PAGE);
+		CHECK(sim_gfn_page(vm->file, f.pool.base, i) == zcd_buf_addr(&f.pool, 5) + i * PAGE);
 	CHECK_EQ(collect_returns(&f, 0, rets, 1, 0, &copies), 1);
 	CHECK_EQ(rets[0].buf_id, 5);
 	CHECK_EQ(rets[0].generation, 9);
@@ -462,7 +472,7 @@ static void test_stall(void)
 	check_pcap(path, &exp);
 	/* The hypervisor dropped the guest's mappings: revokes succeed. */
 	for (uint32_t gfn = 0; gfn < 8; gfn++)
-		CHECK(atomic_load(&sim_vm_of(&f, 0)->p2m[gfn]) == NULL);
+		CHECK(sim_gfn_page(sim_vm_of(&f, 0)->file, f.pool.base, gfn) == NULL);
 	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 4, revoked), 4);
 	CHECK(revoked[0] && revoked[1] && revoked[2] && revoked[3]);
 	/* Nothing is delivered after disconnect. */
@@ -675,7 +685,7 @@ static void test_guest_checks_descriptors(void)
 	bad[2].length = 0;
 	bad[3].handle = 4; /* past the 4-slot grant window */
 	bad[4].flags = ZCD_RXF_COPY; /* copy flag on a grant-window handle */
-	bad[5].handle = vm->copy_base + 4; /* past the copy pages */
+	bad[5].handle = vm->file->copy_base + 4; /* past the copy pages */
 	bad[5].flags = ZCD_RXF_COPY;
 
 	/* Act as a broken backend: write descriptors straight into the rx ring;
@@ -693,13 +703,13 @@ static void test_guest_checks_descriptors(void)
 	/* Revoke: only a buffer this VM holds; afterwards its slot maps nothing. */
 	item = remap_item(&f, NULL, 9, 4, 0, 60);
 	CHECK_EQ(f.ops->handoff(f.hv, 0, &item, 1), 1);
-	CHECK(atomic_load(&vm->p2m[0]) == zcd_buf_addr(&f.pool, 9));
+	CHECK(sim_gfn_page(vm->file, f.pool.base, 0) == zcd_buf_addr(&f.pool, 9));
 	ids[0] = 9;
 	ids[1] = 16; /* not a pool buffer */
 	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 2, revoked), 1);
 	CHECK(revoked[0]);
 	CHECK(!revoked[1]);
-	CHECK(atomic_load(&vm->p2m[0]) == NULL);
+	CHECK(sim_gfn_page(vm->file, f.pool.base, 0) == NULL);
 	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 1, revoked), 0);
 	fixture_close(&f);
 }
@@ -950,7 +960,7 @@ static void test_hold_and_credit_cut(void)
 		fixture_close(&f);
 		return;
 	}
-	sim_vm_of(&f, 0)->hold = 6; /* keeps min(6, 16 / 2) */
+	sim_vm_of(&f, 0)->sim.hold = 6; /* keeps min(6, 16 / 2) */
 	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
 	for (uint32_t i = 0; i < 10; i++)
 		items[i] = remap_item(&f, NULL, i, 1, 0, 64);
