@@ -323,12 +323,13 @@ int zcd_dataplane_vm_init(struct zcd_dataplane *dp, uint16_t vm)
 }
 
 /* The VM slots and the lcores' counters: in the state file, or in DPDK memory. */
-static int counters_place(struct zcd_dataplane *dp, uint32_t nb_bufs, int socket)
+static int counters_place(struct zcd_dataplane *dp, uint32_t nb_bufs, uint32_t buf_size,
+			  int socket)
 {
 	char err[512];
 
 	if (dp->state != NULL) {
-		if (zcd_state_attach(dp->state, dp->cfg, nb_bufs, err, sizeof(err)) != 0) {
+		if (zcd_state_attach(dp->state, dp->cfg, nb_bufs, buf_size, err, sizeof(err)) != 0) {
 			ZCD_LOG(ERR, "%s\n", err);
 			return -1;
 		}
@@ -347,6 +348,139 @@ static int counters_place(struct zcd_dataplane *dp, uint32_t nb_bufs, int socket
 	return 0;
 }
 
+/*
+ * Guests outlive the process only with a state file and a backend that can
+ * re-attach to them; only then is the pool in a file next to the state
+ * file, so that the pages a guest kept are the new pool's pages.
+ */
+static const char *keep_prefix(const struct zcd_dataplane *dp)
+{
+	return dp->state != NULL && dp->hv_ops->vm_reattach != NULL ? dp->state->path : NULL;
+}
+
+static int pool_create(struct zcd_dataplane *dp, const struct zcd_pool_part *parts,
+		       unsigned nb_parts, uint32_t pages_per_buf)
+{
+	struct zcd_pool_file file = { .fd = -1 };
+	uint64_t bytes = 0;
+	char err[512];
+
+	for (unsigned k = 0; k < nb_parts; k++)
+		bytes += (uint64_t)parts[k].nb_bufs * pages_per_buf * ZCD_PAGE_SIZE;
+	if (keep_prefix(dp) != NULL) {
+		file.fd = zcd_state_pool_file(dp->state, bytes, &file.kept, err, sizeof(err));
+		if (file.fd < 0) {
+			ZCD_LOG(ERR, "%s\n", err);
+			return -1;
+		}
+	} else if (dp->state != NULL) {
+		/* Nothing can be kept: no entry of the previous ledger is needed. */
+		zcd_state_forget_previous(dp->state);
+	}
+	dp->pool = zcd_pool_create(parts, nb_parts, pages_per_buf,
+				   dp->state != NULL ? zcd_state_ledger(dp->state) : NULL,
+				   file.fd >= 0 ? &file : NULL, err, sizeof(err));
+	if (file.fd >= 0)
+		close(file.fd);
+	if (dp->pool == NULL) {
+		ZCD_LOG(ERR, "buffer pool: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A buffer VM vm's guest can reach that the previous run's ledger does
+ * not give it: end its access now, or keep the buffer out of use until
+ * the guest lets go.  Returns false if it is still mapped.
+ */
+static bool revoke_stray(struct zcd_dataplane *dp, uint16_t vm, uint32_t id, uint32_t generation)
+{
+	struct zcd_vm_state *vs = &dp->vms[vm];
+	bool revoked = false;
+
+	dp->hv_ops->revoke(dp->hv, vm, &id, 1, &revoked);
+	if (revoked || zcd_pool_keep(dp->pool, id, vm, generation) != 0)
+		return revoked;
+	zcd_ledger_abandon(&dp->pool->ledger, id, vm);
+	vs->pending_revoke[vs->nb_pending_revoke++] = id;
+	vs->outstanding++;
+	return false;
+}
+
+/*
+ * After a restart, before any port starts: the buffers each VM's guest
+ * kept (it ran on, and the backend re-attached to it) stay GRANTED to it
+ * at the generation it has, as the previous run's ledger says; what the
+ * guest can reach without the ledger's say-so is revoked.  Counted as
+ * kept instead of taken back (or lost, for a frame being handed over).
+ */
+static void reattach_vms(struct zcd_dataplane *dp)
+{
+	struct zcd_state *st = dp->state;
+	struct zcd_hv_return *held;
+
+	if (st->previous_ledger == NULL || dp->hv_ops->vm_reattach == NULL)
+		goto out;
+	held = rte_malloc("zcd_reattach", ZCD_CREDITS_MAX * sizeof(*held), 0);
+	if (held == NULL) {
+		ZCD_LOG(WARNING, "out of DPDK memory: guests that ran on lose what they held\n");
+		goto out;
+	}
+	for (uint16_t v = 0; v < dp->nb_vms; v++) {
+		struct zcd_vm_state *vs = &dp->vms[v];
+		const char *name = dp->cfg->vms[v].name;
+		uint32_t copies = 0, kept = 0, strays = 0, mapped = 0;
+		unsigned n = dp->hv_ops->vm_reattach(dp->hv, v, held, ZCD_CREDITS_MAX, &copies);
+
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t id = held[i].buf_id;
+			enum zcd_buf_state was =
+				zcd_state_previously_held(st, id, name, held[i].generation);
+
+			if (was == ZCD_BUF_STATE_COUNT ||
+			    zcd_pool_keep(dp->pool, id, v, held[i].generation) != 0) {
+				strays++;
+				mapped += id < dp->pool->region.nb_bufs &&
+					  !revoke_stray(dp, v, id, held[i].generation);
+				continue;
+			}
+			zcd_state_count_kept(st, was);
+			if (was == ZCD_BUF_GRANTED) {
+				vs->c.reclaimed--; /* counted as taken back when the file was read */
+			} else {
+				vs->c.rx_packets++;
+				vs->c.remapped++;
+			}
+			kept++;
+		}
+		vs->outstanding += kept + copies;
+		if (n != 0 || copies != 0)
+			ZCD_LOG(INFO, "%s: its guest ran on: %u buffers and %u copy pages kept%s\n",
+				name, kept, copies, strays == 0 ? "" : "; it could reach more:");
+		if (strays != 0)
+			ZCD_LOG(WARNING, "%s: %u buffers its guest could reach were not its own: "
+				"revoked, %u of them once the guest lets go\n", name, strays, mapped);
+	}
+	rte_free(held);
+out:
+	zcd_state_forget_previous(st);
+}
+
+/* The buffers VMs kept across a restart leave the device's DMA table. */
+static void dma_drop_kept(struct zcd_dataplane *dp)
+{
+	const struct zcd_ledger *ledger = &dp->pool->ledger;
+
+	for (uint32_t id = 0; id < ledger->nb_bufs; id++) {
+		enum zcd_buf_state s = zcd_ledger_state(ledger, id);
+
+		if (s == ZCD_BUF_GRANTED || s == ZCD_BUF_REVOKING)
+			zcd_dma_unmap(&dp->dma, &id, 1, rte_rdtsc());
+	}
+	zcd_dma_flush(&dp->dma, rte_rdtsc());
+}
+
 /* What the state file says about the run before this one. */
 static void state_report(const struct zcd_dataplane *dp)
 {
@@ -359,9 +493,10 @@ static void state_report(const struct zcd_dataplane *dp)
 	}
 	ZCD_LOG(INFO, "state %s: run %" PRIu64 ", after pid %d %s; every restart so far: %" PRIu64
 		" frames lost in flight, %" PRIu64 " buffers taken back from VMs, %" PRIu64
-		" being revoked\n", st->path, st->hdr->incarnation, (int)st->previous_pid,
+		" being revoked, %" PRIu64 " kept by guests that ran on\n", st->path,
+		st->hdr->incarnation, (int)st->previous_pid,
 		st->previous_unclean ? "stopped without cleaning up" : "exited cleanly",
-		t->lost_in_restart, t->taken_back, t->revoking);
+		t->lost_in_restart, t->taken_back, t->revoking, t->kept);
 }
 
 int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct zcd_state *state)
@@ -408,17 +543,12 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct 
 		nb_bufs += parts[k].nb_bufs;
 	/* Per-VM state next to the first node's buffers. */
 	socket = parts[0].socket;
-	if (counters_place(dp, nb_bufs, socket) != 0)
+	if (counters_place(dp, nb_bufs, pages_per_buf * ZCD_PAGE_SIZE, socket) != 0)
 		return -1;
-	if (state != NULL)
-		state_report(dp);
 	workers_assign(dp);
-	dp->pool = zcd_pool_create(parts, nb_parts, pages_per_buf,
-				   state != NULL ? zcd_state_ledger(state) : NULL, err, sizeof(err));
-	if (dp->pool == NULL) {
-		ZCD_LOG(ERR, "buffer pool: %s\n", err);
+	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
+	if (pool_create(dp, parts, nb_parts, pages_per_buf) != 0)
 		return -1;
-	}
 	for (unsigned k = 0; k < nb_parts; k++)
 		ZCD_LOG(INFO, "pool: %u buffers of %u page(s), %zu KiB, NUMA node %d\n",
 			parts[k].nb_bufs, pages_per_buf,
@@ -436,8 +566,7 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct 
 		dp->vms[v].slot = ZCD_VM_SERVING;
 	}
 
-	dp->hv_ops = zcd_hv_find(cfg->hv_backend);
-	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, err, sizeof(err));
+	dp->hv = dp->hv_ops->create(cfg, &dp->pool->region, keep_prefix(dp), err, sizeof(err));
 	if (dp->hv == NULL) {
 		ZCD_LOG(ERR, "hypervisor %s: %s\n", cfg->hv_backend, err);
 		return -1;
@@ -455,13 +584,18 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct 
 			return -1;
 		}
 	}
+	if (state != NULL) {
+		reattach_vms(dp);
+		state_report(dp);
+	}
 
-	/* An IOMMU backend maps the pool for the devices probed; then the
-	 * ports start and post buffers. */
+	/* An IOMMU backend maps the pool for the devices probed (all but what
+	 * VMs kept); then the ports start and post buffers. */
 	if (zcd_dma_init(&dp->dma, cfg, &dp->pool->region, err, sizeof(err)) != 0) {
 		ZCD_LOG(ERR, "%s\n", err);
 		return -1;
 	}
+	dma_drop_kept(dp);
 	for (unsigned p = 0; p < cfg->nb_ports; p++)
 		if (port_start(dp, p) != 0)
 			return -1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <numa.h>
@@ -343,9 +344,35 @@ static int node_create(struct zcd_pool *pool, unsigned k, const struct zcd_pool_
 	return 0;
 }
 
+/* The pool's file, and the bytes of it to map; 0, or -1 with a message in err. */
+static int region_file(struct zcd_pool *pool, const struct zcd_pool_file *file, char *err,
+		       size_t errlen)
+{
+	struct stat sb;
+
+	pool->region.fd = file != NULL ? fcntl(file->fd, F_DUPFD_CLOEXEC, 0)
+				       : memfd_create("zcdemux-pool", MFD_CLOEXEC);
+	if (pool->region.fd < 0 ||
+	    (file == NULL && ftruncate(pool->region.fd, (off_t)pool->region.bytes) != 0) ||
+	    fstat(pool->region.fd, &sb) != 0) {
+		snprintf(err, errlen, "cannot make a file of %zu bytes for %u buffers: %s",
+			 pool->region.bytes, pool->region.nb_bufs, strerror(errno));
+		return -1;
+	}
+	/* hugetlbfs maps whole huge pages. */
+	pool->map_bytes = sb.st_blksize > 0 ? RTE_ALIGN_CEIL(pool->region.bytes, (size_t)sb.st_blksize)
+					     : pool->region.bytes;
+	if ((uint64_t)sb.st_size < pool->map_bytes) {
+		snprintf(err, errlen, "the pool's file has %" PRIu64 " bytes, %zu needed",
+			 (uint64_t)sb.st_size, pool->map_bytes);
+		return -1;
+	}
+	return 0;
+}
+
 struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
 				 uint32_t pages_per_buf, struct zcd_ledger_entry *ledger_storage,
-				 char *err, size_t errlen)
+				 const struct zcd_pool_file *file, char *err, size_t errlen)
 {
 	struct zcd_pool *pool;
 	uint64_t nb_bufs = 0;
@@ -376,20 +403,17 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 	pool->region.pages_per_buf = pages_per_buf;
 	pool->region.buf_size = pages_per_buf * ZCD_PAGE_SIZE;
 	pool->region.bytes = (size_t)nb_bufs * pool->region.buf_size;
-	/* A memfd: zeroed pages that a hypervisor helper can pin and a
-	 * simulated guest can map; none of DPDK's metadata is in them. */
-	pool->region.fd = memfd_create("zcdemux-pool", MFD_CLOEXEC);
-	if (pool->region.fd < 0 || ftruncate(pool->region.fd, (off_t)pool->region.bytes) != 0) {
-		snprintf(err, errlen, "cannot make a file of %zu bytes for %" PRIu64 " buffers: %s",
-			 pool->region.bytes, nb_bufs, strerror(errno));
+	/* A file (a memfd unless given one): pages that a hypervisor helper
+	 * can pin and a simulated guest can map; none of DPDK's metadata is
+	 * in them. */
+	if (region_file(pool, file, err, errlen) != 0)
 		goto fail;
-	}
-	pool->region.base = mmap(NULL, pool->region.bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+	pool->region.base = mmap(NULL, pool->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 				 pool->region.fd, 0);
 	if (pool->region.base == MAP_FAILED) {
 		pool->region.base = NULL;
 		snprintf(err, errlen, "cannot map %zu bytes for %" PRIu64 " buffers: %s",
-			 pool->region.bytes, nb_bufs, strerror(errno));
+			 pool->map_bytes, nb_bufs, strerror(errno));
 		goto fail;
 	}
 	pool->mbuf_of = rte_calloc_socket("zcd_mbuf_of", nb_bufs, sizeof(*pool->mbuf_of), 0,
@@ -408,11 +432,14 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 	}
 	/* Every page now, where each node's policy puts it, rather than on
 	 * the hot path (or as a SIGBUS there when memory runs out). */
-	if (fallocate(pool->region.fd, 0, 0, (off_t)pool->region.bytes) != 0) {
+	if (file == NULL && fallocate(pool->region.fd, 0, 0, (off_t)pool->map_bytes) != 0) {
 		snprintf(err, errlen, "cannot allocate %zu bytes for %" PRIu64 " buffers: %s",
-			 pool->region.bytes, nb_bufs, strerror(errno));
+			 pool->map_bytes, nb_bufs, strerror(errno));
 		goto fail;
 	}
+	/* An earlier run's frames may be anywhere in its buffers: scrub all. */
+	for (uint64_t id = 0; file != NULL && file->kept && id < nb_bufs; id++)
+		pool->dirty[id] = (struct zcd_dirty_range){.lo = 0, .hi = pool->region.buf_size};
 	if (zcd_ledger_init(&pool->ledger, pool->region.nb_bufs, ledger_storage) != 0) {
 		snprintf(err, errlen, "out of memory for the ledger of %" PRIu64 " buffers", nb_bufs);
 		goto fail;
@@ -421,6 +448,32 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 fail:
 	zcd_pool_destroy(pool);
 	return NULL;
+}
+
+int zcd_pool_keep(struct zcd_pool *pool, uint32_t id, uint16_t vm, uint32_t generation)
+{
+	struct zcd_ledger_entry *e;
+
+	if (id >= pool->region.nb_bufs || zcd_ledger_state(&pool->ledger, id) != ZCD_BUF_FREE)
+		return -1;
+	for (unsigned k = 0; k < pool->nb_nodes; k++) {
+		struct zcd_pool_node *node = &pool->nodes[k];
+
+		if (id < node->first_buf || id - node->first_buf >= node->nb_bufs)
+			continue;
+		for (uint32_t i = 0; i < node->free_top; i++) {
+			if (zcd_mbuf_buf_id(node->free_stack[i]) != id)
+				continue;
+			node->free_stack[i] = node->free_stack[--node->free_top];
+			e = &pool->ledger.entries[id];
+			e->generation = generation;
+			e->owner = vm;
+			e->last_owner = vm;
+			__atomic_store_n(&e->state, (uint8_t)ZCD_BUF_GRANTED, __ATOMIC_RELEASE);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 void zcd_pool_destroy(struct zcd_pool *pool)
@@ -435,7 +488,7 @@ void zcd_pool_destroy(struct zcd_pool *pool)
 	rte_free(pool->dirty);
 	rte_free(pool->mbuf_of);
 	if (pool->region.base != NULL)
-		munmap(pool->region.base, pool->region.bytes);
+		munmap(pool->region.base, pool->map_bytes);
 	if (pool->region.fd >= 0)
 		close(pool->region.fd);
 	rte_free(pool);

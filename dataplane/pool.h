@@ -86,8 +86,15 @@ struct zcd_pool_node {
 	uint32_t free_top;
 } __rte_cache_aligned;
 
+/* A file for the pool's pages (see zcd_pool_create). */
+struct zcd_pool_file {
+	int fd; /* the pool keeps a duplicate */
+	bool kept; /* it holds an earlier run's buffers, which may hold data anywhere */
+};
+
 struct zcd_pool {
 	struct zcd_buf_region region;
+	size_t map_bytes; /* region.bytes, rounded up to the file's pages */
 	struct zcd_ledger ledger;
 	struct rte_mbuf **mbuf_of; /* by buffer id */
 	struct zcd_dirty_range *dirty; /* by buffer id */
@@ -113,13 +120,23 @@ uint32_t zcd_pool_pages_per_buf(uint32_t frame_limit);
 
 /*
  * Create buffers of pages_per_buf pages: parts[k].nb_bufs of them on NUMA
- * socket parts[k].socket, with a mempool each.  The ledger's entries live
- * in ledger_storage if it is not NULL (the state file), keeping their
- * generations.  Returns NULL with a message in err.  Logs nothing.
+ * socket parts[k].socket, with a mempool each, every one FREE.  Their
+ * pages are file's, allocated already (they stay where they are), or
+ * with file NULL a new memfd's, placed on each part's node; mapped shared.  The ledger's
+ * entries live in ledger_storage if it is not NULL (the state file),
+ * keeping their generations.  Returns NULL with a message in err.  Logs
+ * nothing.
  */
 struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_parts,
 				 uint32_t pages_per_buf, struct zcd_ledger_entry *ledger_storage,
-				 char *err, size_t errlen);
+				 const struct zcd_pool_file *file, char *err, size_t errlen);
+
+/*
+ * At start, before any port: buffer id, FREE, stays with VM vm at
+ * generation, as a guest of an earlier run kept it (GRANTED, out of the
+ * free pool).  0, or -1 if it is not FREE.
+ */
+int zcd_pool_keep(struct zcd_pool *pool, uint32_t id, uint16_t vm, uint32_t generation);
 void zcd_pool_destroy(struct zcd_pool *pool);
 
 /* The device wrote m's frame (each segment into its own buffer). */

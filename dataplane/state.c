@@ -91,7 +91,8 @@ struct previous {
 	uint64_t scrubbed_bytes;
 };
 
-static void read_previous(struct zcd_state *st, uint32_t nb_bufs, struct previous *prev)
+static void read_previous(struct zcd_state *st, uint32_t nb_bufs, uint32_t buf_size,
+			  struct previous *prev)
 {
 	const struct zcd_state_hdr *h;
 	const struct zcd_ledger_entry *ledger;
@@ -113,6 +114,13 @@ static void read_previous(struct zcd_state *st, uint32_t nb_bufs, struct previou
 	ledger = (const struct zcd_ledger_entry *)((const uint8_t *)map + h->ledger_off);
 	if (h->nb_bufs == nb_bufs)
 		prev->generations = malloc(nb_bufs * sizeof(*prev->generations));
+	/* Guests may have kept buffers of a pool laid out the same way. */
+	if (h->running != 0 && h->nb_bufs == nb_bufs && h->buf_size == buf_size) {
+		st->previous_ledger = malloc(nb_bufs * sizeof(*st->previous_ledger));
+		if (st->previous_ledger != NULL)
+			memcpy(st->previous_ledger, ledger, nb_bufs * sizeof(*ledger));
+		memcpy(st->previous_vm_names, h->vm_names, sizeof(st->previous_vm_names));
+	}
 	for (uint32_t id = 0; id < h->nb_bufs; id++) {
 		struct zcd_ledger_entry e = ledger[id];
 
@@ -178,35 +186,35 @@ static void carry_ports(const struct previous *prev, const struct zcd_config *cf
 	w0->scrubbed_bytes = prev->scrubbed_bytes;
 }
 
-/* Why bytes of the file could not be reserved or mapped (errno), for err. */
-static void no_space_error(const struct zcd_state *st, uint64_t bytes, const char *what,
+/* Why bytes of file fd (path) could not be reserved or mapped (errno), for err. */
+static void no_space_error(int fd, const char *path, uint64_t bytes, const char *what,
 			   char *err, size_t errlen)
 {
 	int saved_errno = errno;
 	struct statfs fs;
 
-	if ((saved_errno == ENOSPC || saved_errno == ENOMEM) && fstatfs(st->fd, &fs) == 0 &&
+	if ((saved_errno == ENOSPC || saved_errno == ENOMEM) && fstatfs(fd, &fs) == 0 &&
 	    fs.f_type == HUGETLBFS_MAGIC)
 		snprintf(err, errlen,
 			 "%s: cannot %s %" PRIu64 " bytes: not enough free huge pages of %ld KiB "
 			 "(HugePages_Free in /proc/meminfo; reserve more in "
-			 "/proc/sys/vm/nr_hugepages)", st->path, what, bytes, (long)(fs.f_bsize / 1024));
+			 "/proc/sys/vm/nr_hugepages)", path, what, bytes, (long)(fs.f_bsize / 1024));
 	else
-		snprintf(err, errlen, "%s: cannot %s %" PRIu64 " bytes for it: %s", st->path, what,
+		snprintf(err, errlen, "%s: cannot %s %" PRIu64 " bytes for it: %s", path, what,
 			 bytes, strerror(saved_errno));
 }
 
 /* Allocate the file's first bytes, keeping what it holds; -1 with a message in err. */
-static int reserve(const struct zcd_state *st, uint64_t bytes, char *err, size_t errlen)
+static int reserve(int fd, const char *path, uint64_t bytes, char *err, size_t errlen)
 {
-	if (fallocate(st->fd, 0, 0, (off_t)bytes) == 0 || errno == EOPNOTSUPP)
+	if (fallocate(fd, 0, 0, (off_t)bytes) == 0 || errno == EOPNOTSUPP)
 		return 0;
-	no_space_error(st, bytes, "reserve", err, errlen);
+	no_space_error(fd, path, bytes, "reserve", err, errlen);
 	return -1;
 }
 
 int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_t nb_bufs,
-		     char *err, size_t errlen)
+		     uint32_t buf_size, char *err, size_t errlen)
 {
 	struct previous *prev = calloc(1, sizeof(*prev));
 	uint64_t vms_off = STATE_PAGE, workers_off, ledger_off, bytes;
@@ -230,20 +238,20 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 	 * kill the process with SIGBUS when it first touches a page, and a
 	 * run refused here leaves the previous run's state for the next one.
 	 */
-	if (reserve(st, bytes, err, errlen) != 0)
+	if (reserve(st->fd, st->path, bytes, err, errlen) != 0)
 		goto out;
-	read_previous(st, nb_bufs, prev);
+	read_previous(st, nb_bufs, buf_size, prev);
 	if (ftruncate(st->fd, 0) != 0 || ftruncate(st->fd, (off_t)bytes) != 0) {
 		snprintf(err, errlen, "%s: cannot size it to %" PRIu64 " bytes: %s", st->path, bytes,
 			 strerror(errno));
 		goto out;
 	}
-	if (reserve(st, bytes, err, errlen) != 0)
+	if (reserve(st->fd, st->path, bytes, err, errlen) != 0)
 		goto out;
 	st->map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, st->fd, 0);
 	if (st->map == MAP_FAILED) {
 		st->map = NULL;
-		no_space_error(st, bytes, "map", err, errlen);
+		no_space_error(st->fd, st->path, bytes, "map", err, errlen);
 		goto out;
 	}
 	st->bytes = bytes;
@@ -251,6 +259,7 @@ int zcd_state_attach(struct zcd_state *st, const struct zcd_config *cfg, uint32_
 	h->version = ZCD_STATE_VERSION;
 	h->layout = state_layout();
 	h->nb_bufs = nb_bufs;
+	h->buf_size = buf_size;
 	h->nb_ports = cfg->nb_ports;
 	h->vms_off = vms_off;
 	h->workers_off = workers_off;
@@ -297,6 +306,84 @@ out:
 	return rc;
 }
 
+int zcd_state_pool_file(struct zcd_state *st, uint64_t bytes, bool *kept, char *err,
+			size_t errlen)
+{
+	char path[ZCD_FILE_PATH_MAX + 8];
+	struct stat sb;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.pool", st->path);
+	/* hugetlbfs files grow by whole huge pages. */
+	if (fstat(st->fd, &sb) == 0 && sb.st_blksize > 0)
+		bytes = round_up(bytes, (uint64_t)sb.st_blksize);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	*kept = fd >= 0 && st->previous_ledger != NULL && fstat(fd, &sb) == 0 &&
+		(uint64_t)sb.st_size == bytes;
+	if (!*kept) {
+		/*
+		 * A new file, not the old one truncated: a guest of the previous
+		 * run that still maps it must not fault, and it gets none of
+		 * these pages.
+		 */
+		if (fd >= 0)
+			close(fd);
+		zcd_state_forget_previous(st);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: cannot replace it: %s", path, strerror(errno));
+			return -1;
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+			snprintf(err, errlen, "%s: cannot make it %" PRIu64 " bytes: %s", path,
+				 bytes, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+	}
+	/* Every page now: running out of memory later would be a SIGBUS. */
+	if (reserve(fd, path, bytes, err, errlen) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+enum zcd_buf_state zcd_state_previously_held(const struct zcd_state *st, uint32_t id,
+					     const char *name, uint32_t generation)
+{
+	const struct zcd_ledger_entry *e;
+
+	if (st->previous_ledger == NULL || id >= st->hdr->nb_bufs)
+		return ZCD_BUF_STATE_COUNT;
+	e = &st->previous_ledger[id];
+	if (e->state == ZCD_BUF_HELD &&
+	    (generation == e->generation || generation == e->generation + 1))
+		return ZCD_BUF_HELD;
+	if (e->state == ZCD_BUF_GRANTED && e->generation == generation &&
+	    e->owner < ZCD_MAX_VMS && strncmp(st->previous_vm_names[e->owner], name, ZCD_NAME_MAX) == 0)
+		return ZCD_BUF_GRANTED;
+	return ZCD_BUF_STATE_COUNT;
+}
+
+void zcd_state_count_kept(struct zcd_state *st, enum zcd_buf_state was)
+{
+	struct zcd_state_totals *t = &st->hdr->totals;
+
+	t->kept++;
+	if (was == ZCD_BUF_GRANTED)
+		t->taken_back--;
+	else if (was == ZCD_BUF_HELD)
+		t->lost_in_restart--;
+}
+
+void zcd_state_forget_previous(struct zcd_state *st)
+{
+	free(st->previous_ledger);
+	st->previous_ledger = NULL;
+}
+
 void *zcd_state_vms(const struct zcd_state *st)
 {
 	return (uint8_t *)st->map + st->hdr->vms_off;
@@ -330,6 +417,7 @@ void zcd_state_close(struct zcd_state *st)
 		return;
 	if (st->map != NULL)
 		munmap(st->map, st->bytes);
+	zcd_state_forget_previous(st);
 	close(st->fd); /* releases the lock */
 	free(st);
 }

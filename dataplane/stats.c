@@ -195,11 +195,12 @@ int zcd_stats_write_json(const struct zcd_dataplane *dp, const char *path)
 			",\n \"state\": {\"file\": \"%s\", \"run\": %" PRIu64
 			", \"previous\": \"%s\", \"restarts\": %" PRIu64 ", \"unclean\": %" PRIu64
 			", \"lost_in_restart\": %" PRIu64 ", \"taken_back\": %" PRIu64
-			", \"revoking\": %" PRIu64 ", \"posted_at_exit\": %" PRIu64 "}",
+			", \"revoking\": %" PRIu64 ", \"posted_at_exit\": %" PRIu64
+			", \"kept\": %" PRIu64 "}",
 			st->path, st->hdr->incarnation,
 			!st->found_previous ? "none" : st->previous_unclean ? "unclean" : "clean",
 			t->restarts, t->unclean, t->lost_in_restart, t->taken_back, t->revoking,
-			t->posted_at_exit);
+			t->posted_at_exit, t->kept);
 	}
 	fprintf(f, ",\n \"drops\": {");
 	for (unsigned d = 0; d < ZCD_DROP_REASON_COUNT; d++)

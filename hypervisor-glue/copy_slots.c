@@ -6,32 +6,43 @@
 
 #include "copy_slots.h"
 
-int zcd_copy_slots_init(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t slot_bytes,
-			uint8_t *mem)
+int zcd_copy_slots_init_at(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t slot_bytes,
+			   uint8_t *mem, struct zcd_copy_slot_state *states, bool resume)
 {
-	*cs = (struct zcd_copy_slots){.nb_slots = nb_slots, .slot_bytes = slot_bytes, .mem = mem};
+	*cs = (struct zcd_copy_slots){.nb_slots = nb_slots, .slot_bytes = slot_bytes, .mem = mem,
+				      .slot = states};
 	/* One more than needed, so that zero slots is not a failed allocation. */
-	cs->generation = calloc(nb_slots + 1, sizeof(*cs->generation));
-	cs->length = calloc(nb_slots + 1, sizeof(*cs->length));
-	cs->outstanding = calloc(nb_slots + 1, sizeof(*cs->outstanding));
 	cs->free = calloc(nb_slots + 1, sizeof(*cs->free));
-	if (cs->generation == NULL || cs->length == NULL || cs->outstanding == NULL ||
-	    cs->free == NULL) {
-		zcd_copy_slots_fini(cs);
+	if (cs->free == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	for (uint32_t i = 0; i < nb_slots; i++)
-		cs->free[i] = nb_slots - 1 - i;
-	cs->nb_free = nb_slots;
+	if (!resume)
+		memset(states, 0, nb_slots * sizeof(*states));
+	for (uint32_t i = nb_slots; i-- > 0;)
+		if (!states[i].outstanding)
+			cs->free[cs->nb_free++] = i;
+	return 0;
+}
+
+int zcd_copy_slots_init(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t slot_bytes,
+			uint8_t *mem)
+{
+	struct zcd_copy_slot_state *states = calloc(nb_slots + 1, sizeof(*states));
+
+	if (states == NULL || zcd_copy_slots_init_at(cs, nb_slots, slot_bytes, mem, states, false) != 0) {
+		free(states);
+		errno = ENOMEM;
+		return -1;
+	}
+	cs->own_slot_states = true;
 	return 0;
 }
 
 void zcd_copy_slots_fini(struct zcd_copy_slots *cs)
 {
-	free(cs->generation);
-	free(cs->length);
-	free(cs->outstanding);
+	if (cs->own_slot_states)
+		free(cs->slot);
 	free(cs->free);
 	*cs = (struct zcd_copy_slots){0};
 }
@@ -44,13 +55,13 @@ void zcd_copy_slots_fill(struct zcd_copy_slots *cs, const struct zcd_handoff *it
 
 	memcpy(dst, item->data, item->length);
 	/* The guest checks its pages for bytes of earlier frames too. */
-	if (cs->length[slot] > item->length)
-		memset(dst + item->length, 0, cs->length[slot] - item->length);
-	cs->length[slot] = item->length;
-	cs->outstanding[slot] = true;
+	if (cs->slot[slot].length > item->length)
+		memset(dst + item->length, 0, cs->slot[slot].length - item->length);
+	cs->slot[slot].length = item->length;
+	cs->slot[slot].outstanding = 1;
 	*desc = (struct zcd_rx_desc){
 		.buf_id = slot,
-		.generation = ++cs->generation[slot],
+		.generation = ++cs->slot[slot].generation,
 		.length = item->length,
 		.flags = ZCD_RXF_COPY,
 		.vlan = item->vlan,
@@ -63,12 +74,12 @@ static void settle(struct zcd_copy_slots *cs, const struct zcd_ret_desc *ret,
 {
 	uint32_t slot = ret->buf_id;
 
-	if (slot >= cs->nb_slots || !cs->outstanding[slot] ||
-	    cs->generation[slot] != ret->generation) {
+	if (slot >= cs->nb_slots || !cs->slot[slot].outstanding ||
+	    cs->slot[slot].generation != ret->generation) {
 		tally->copies_rejected++;
 		return;
 	}
-	cs->outstanding[slot] = false;
+	cs->slot[slot].outstanding = 0;
 	cs->free[cs->nb_free++] = slot;
 	tally->copies_released++;
 }

@@ -14,13 +14,19 @@
 #include "zcdemux/hv.h"
 #include "zcdemux/ring.h"
 
+/* What the backend knows of one slot; plain data, so that it can live in a shared file. */
+struct zcd_copy_slot_state {
+	uint32_t generation;
+	uint32_t length; /* bytes of the last frame written to the slot */
+	uint32_t outstanding; /* lent to the guest */
+};
+
 struct zcd_copy_slots {
 	uint32_t nb_slots;
 	uint32_t slot_bytes; /* pages per slot * ZCD_PAGE_SIZE */
 	uint8_t *mem; /* slot s at mem + s * slot_bytes (the guest's pages, mapped) */
-	uint32_t *generation;
-	uint32_t *length; /* bytes of the last frame written to the slot */
-	bool *outstanding;
+	struct zcd_copy_slot_state *slot;
+	bool own_slot_states; /* allocated by init, not given to it */
 	uint32_t *free; /* stack; slot 0 is used first */
 	uint32_t nb_free;
 };
@@ -28,6 +34,14 @@ struct zcd_copy_slots {
 /* nb_slots slots of slot_bytes at mem; 0, or -1 with errno (ENOMEM). */
 int zcd_copy_slots_init(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t slot_bytes,
 			uint8_t *mem);
+
+/*
+ * The same, with the slots' states in states (nb_slots of them, which the
+ * caller keeps): zeroed first, or with resume, taken as an earlier backend
+ * left them, its outstanding slots still lent.  0, or -1 with errno.
+ */
+int zcd_copy_slots_init_at(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t slot_bytes,
+			   uint8_t *mem, struct zcd_copy_slot_state *states, bool resume);
 void zcd_copy_slots_fini(struct zcd_copy_slots *cs);
 
 /*

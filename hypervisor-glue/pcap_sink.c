@@ -38,7 +38,7 @@ struct zcd_pcap_sink {
 	int first_error; /* errno of the first failed write, 0 if none */
 };
 
-int zcd_pcap_sink_create(const char *path)
+int zcd_pcap_sink_create(const char *path, bool append)
 {
 	const struct pcap_file_header header = {
 		.magic = PCAP_MAGIC_USEC,
@@ -47,11 +47,15 @@ int zcd_pcap_sink_create(const char *path)
 		.snaplen = PCAP_SNAPLEN,
 		.linktype = PCAP_LINKTYPE_ETHERNET,
 	};
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+	off_t end;
 	ssize_t written;
 
 	if (fd < 0)
 		return -1;
+	end = lseek(fd, 0, SEEK_END);
+	if (end > 0)
+		return fd;
 	written = write(fd, &header, sizeof(header));
 	if (written != (ssize_t)sizeof(header)) {
 		int saved_errno = written < 0 ? errno : EIO;
@@ -85,7 +89,7 @@ fail:
 
 struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
 {
-	int fd = zcd_pcap_sink_create(path);
+	int fd = zcd_pcap_sink_create(path, false);
 
 	return fd < 0 ? NULL : zcd_pcap_sink_adopt(fd);
 }

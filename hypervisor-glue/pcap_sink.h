@@ -8,6 +8,7 @@
 #ifndef ZCDEMUX_HV_PCAP_SINK_H
 #define ZCDEMUX_HV_PCAP_SINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -18,9 +19,10 @@ struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path);
 
 /*
  * The same, as a descriptor (close-on-exec) for another process to adopt:
- * the header is written already.  -1 with errno set.
+ * the header is written already.  With append, an existing file is kept
+ * and written on (the header goes into an empty one).  -1 with errno set.
  */
-int zcd_pcap_sink_create(const char *path);
+int zcd_pcap_sink_create(const char *path, bool append);
 
 /* Append records to fd, made by zcd_pcap_sink_create; takes fd.  NULL with errno set. */
 struct zcd_pcap_sink *zcd_pcap_sink_adopt(int fd);

@@ -6,15 +6,20 @@
  * through the VM's grant table, as a real guest reads only granted pages.
  *
  * The guest runs as a process of its own (zcdemux-sim-guest), like a VM
- * beside dom0: it outlives a zcdemux that is killed, and a guest that
- * crashes takes nothing else down.
+ * beside dom0: a guest that crashes takes nothing else down, and with a
+ * file that outlives zcdemux, a guest outlives a zcdemux that is killed:
+ * it waits (SIM_GUEST_ORPHAN_MS) for another to re-attach, which finds in
+ * the hyp part everything the backend needs to serve it on.
  *
- * Layout of a VM file (all offsets page-aligned):
+ * Layout of a VM file (the parts page-aligned):
  *
  *     hyp page     struct sim_vm_file: settings and control, written by
  *                  the backend; the guest maps it read-only
  *     grant table  credits x uint32_t: the pool buffer each grant slot
  *                  maps, or SIM_NO_SLOT (the "hypervisor's" p2m)
+ *     generations  credits x uint32_t: the generation each slot's buffer
+ *                  was handed over with
+ *     copy slots   credits x struct zcd_copy_slot_state
  *     ---- guest memory from here: the guest maps it read-write ----
  *     status page  struct sim_guest_status: the guest's counters and state
  *     ring area    the shared ring (include/zcdemux/ring.h)
@@ -32,12 +37,15 @@
 #include "zcdemux/config.h"
 #include "zcdemux/ring.h"
 
+#include "../copy_slots.h"
+
 #define SIM_VM_FILE_MAGIC 0x4d56474d4953445aULL /* "ZDSIMGVM" little-endian */
 #define SIM_VM_FILE_VERSION 1U
 #define SIM_NO_SLOT UINT32_MAX
 #define SIM_HOSTILE_GROUP 4U /* a hostile guest's entries per return */
 #define SIM_GUEST_WAIT_MS 20 /* longest sleep of an idle guest between checks */
 #define SIM_GUEST_POLL_US 50 /* notify: poll: the guest looks at its ring this often when idle */
+#define SIM_GUEST_ORPHAN_MS 10000 /* how long a guest waits for a new zcdemux */
 
 /* The fds a guest process is started with. */
 #define SIM_GUEST_VM_FD 3
@@ -62,6 +70,8 @@ struct sim_vm_file {
 	uint32_t nb_bufs; /* pool buffers the pool file holds */
 	uint64_t bytes; /* the whole file */
 	uint64_t grants_off;
+	uint64_t grant_gens_off;
+	uint64_t copy_state_off;
 	uint64_t guest_off; /* first byte the guest may write: the status page */
 	uint64_t ring_off;
 	uint64_t ring_bytes;
@@ -74,6 +84,7 @@ struct sim_vm_file {
 	uint32_t reboot_every;
 	uint32_t hold;
 	uint32_t poll_mode;
+	uint32_t persistent; /* the file outlives zcdemux: wait for the next one */
 	/* Control, changed while the guest runs. */
 	_Atomic int32_t backend_pid; /* the zcdemux serving it */
 	_Atomic uint32_t stop; /* consume what is on the ring, give everything back, exit */
@@ -101,6 +112,16 @@ enum sim_attach {
 static inline uint32_t *sim_grants(const struct sim_vm_file *f)
 {
 	return (uint32_t *)((uint8_t *)f + f->grants_off);
+}
+
+static inline uint32_t *sim_grant_generations(const struct sim_vm_file *f)
+{
+	return (uint32_t *)((uint8_t *)f + f->grant_gens_off);
+}
+
+static inline struct zcd_copy_slot_state *sim_copy_states(const struct sim_vm_file *f)
+{
+	return (struct zcd_copy_slot_state *)((uint8_t *)f + f->copy_state_off);
 }
 
 static inline struct sim_guest_status *sim_status(const struct sim_vm_file *f)

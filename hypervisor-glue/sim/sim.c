@@ -11,152 +11,15 @@
  * most one futex wake per handoff).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../backends.h"
 #include "../pcap_sink.h"
 #include "sim.h"
-
-extern char **environ;
-
-/* Smallest power of two >= max(credits, SIM_RING_MIN_SIZE): a guest holding
- * every credit can still have each buffer's return on the ring. */
-static uint32_t sim_ring_size(uint32_t credits)
-{
-	uint32_t size = SIM_RING_MIN_SIZE;
-
-	while (size < credits)
-		size <<= 1;
-	return size;
-}
-
-static uint64_t page_round(uint64_t bytes)
-{
-	return (bytes + ZCD_PAGE_SIZE - 1) / ZCD_PAGE_SIZE * ZCD_PAGE_SIZE;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wake the guest; false if it could not be woken. */
-static bool sim_notify_guest(const struct sim_vm *vm)
-{
-	atomic_fetch_add_explicit(&vm->status->wake, 1, memory_order_release);
-	return syscall(SYS_futex, &vm->status->wake, FUTEX_WAKE, 1, NULL, NULL, 0) >= 0;
-}
-
-/* Free what sim_vm_alloc made; the VM can be connected again afterwards. */
-static void sim_vm_release(struct sim_vm *vm)
-{
-	if (vm->file != NULL)
-		munmap(vm->file, vm->file->bytes);
-	if (vm->file_fd >= 0)
-		close(vm->file_fd);
-	free(vm->slot_buf);
-	free(vm->free_slots);
-	zcd_copy_slots_fini(&vm->copies);
-	vm->file = NULL;
-	vm->file_fd = -1;
-	vm->status = NULL;
-	vm->grants = NULL;
-	vm->area = NULL;
-	vm->slot_buf = NULL;
-	vm->free_slots = NULL;
-	vm->guest_pid = 0;
-	vm->was_connected = false;
-}
-
-/* The VM file's layout and settings (shared.h), in the zeroed hyp page f. */
-static void sim_file_layout(const struct zcd_hv *hv, const struct sim_vm *vm,
-			    struct sim_vm_file *f)
-{
-	uint64_t window = (uint64_t)vm->credits * vm->pages_per_buf;
-
-	f->version = SIM_VM_FILE_VERSION;
-	f->credits = vm->credits;
-	f->pages_per_buf = vm->pages_per_buf;
-	f->ring_size = vm->ring_size;
-	f->copy_base = (uint32_t)window;
-	f->nb_bufs = hv->pool.nb_bufs;
-	f->grants_off = ZCD_PAGE_SIZE;
-	f->guest_off = f->grants_off + page_round((uint64_t)vm->credits * sizeof(uint32_t));
-	f->ring_off = f->guest_off + ZCD_PAGE_SIZE;
-	f->ring_bytes = zcd_ring_area_bytes(vm->ring_size, vm->ring_size);
-	f->copy_off = f->ring_off + f->ring_bytes;
-	f->bytes = f->copy_off + window * ZCD_PAGE_SIZE;
-	snprintf(f->name, sizeof(f->name), "%s", vm->name);
-	f->stall = vm->sim.stall;
-	f->hostile = vm->sim.hostile;
-	f->scribble_after = vm->sim.scribble_after;
-	f->reboot_every = vm->sim.reboot_every;
-	f->hold = vm->sim.hold;
-	f->poll_mode = vm->poll_mode;
-	atomic_store(&f->backend_pid, (int32_t)getpid());
-}
-
-/* The VM file (a memfd: guest memory starts zeroed), its ring and slots; -1 with errno. */
-static int sim_vm_alloc(struct zcd_hv *hv, struct sim_vm *vm)
-{
-	struct sim_vm_file layout = { 0 };
-	void *map;
-
-	vm->ring_size = sim_ring_size(vm->credits);
-	sim_file_layout(hv, vm, &layout);
-	vm->file_fd = memfd_create("zcdemux-sim-vm", MFD_CLOEXEC);
-	if (vm->file_fd < 0 || ftruncate(vm->file_fd, (off_t)layout.bytes) != 0 ||
-	    fallocate(vm->file_fd, 0, 0, (off_t)layout.bytes) != 0)
-		return -1;
-	map = mmap(NULL, layout.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vm->file_fd, 0);
-	if (map == MAP_FAILED)
-		return -1;
-	vm->file = map;
-	*vm->file = layout;
-	vm->status = sim_status(vm->file);
-	vm->grants = sim_grants(vm->file);
-	vm->area = (uint8_t *)map + layout.ring_off;
-	vm->area_bytes = layout.ring_bytes;
-	vm->slot_buf = malloc(vm->credits * sizeof(*vm->slot_buf));
-	vm->free_slots = malloc(vm->credits * sizeof(*vm->free_slots));
-	if (vm->slot_buf == NULL || vm->free_slots == NULL ||
-	    zcd_copy_slots_init(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
-				(uint8_t *)map + layout.copy_off) != 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (zcd_ring_format(&vm->ring, vm->area, vm->area_bytes, vm->ring_size, vm->ring_size,
-			    vm->credit_limit) != 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	/* Stacks hold the highest index at the bottom so that 0 is used first. */
-	for (uint32_t i = 0; i < vm->credits; i++) {
-		vm->grants[i] = SIM_NO_SLOT;
-		vm->slot_buf[i] = SIM_NO_SLOT;
-		vm->free_slots[i] = vm->credits - 1 - i;
-	}
-	vm->nb_free_slots = vm->credits;
-	/* Written last: a guest that finds the magic finds the rest. */
-	__atomic_store_n(&vm->file->magic, SIM_VM_FILE_MAGIC, __ATOMIC_RELEASE);
-	return 0;
-}
 
 static void sim_destroy(struct zcd_hv *hv);
 
@@ -182,12 +45,13 @@ static int sim_vm_init(struct zcd_hv *hv, unsigned vm_index, const struct zcd_vm
 	vm->poll_mode = vc->notify == ZCD_NOTIFY_POLL;
 	vm->file_fd = -1;
 	vm->sink_fd = -1;
+	vm->guest_pidfd = -1;
 	vm->in_use = true; /* from here on destroy cleans this VM up */
 	return 0;
 }
 
 static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
-				 char *err, size_t errlen)
+				 const char *keep, char *err, size_t errlen)
 {
 	uint32_t ppb = pool->pages_per_buf;
 	struct zcd_hv *hv;
@@ -220,6 +84,14 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 	hv->nb_vms = ZCD_MAX_VMS;
 	for (uint32_t b = 0; b < pool->nb_bufs; b++)
 		hv->slot_of_buf[b] = SIM_NO_SLOT;
+	if (sim_vmfile_place(hv, keep) != 0) {
+		snprintf(err, errlen, "%s: cannot keep the guests' files there: %s", keep,
+			 strerror(errno));
+		sim_destroy(hv);
+		return NULL;
+	}
+	/* Guests of VMs this configuration does not have must not read the pool. */
+	sim_vmfile_retire_others(hv, cfg);
 
 	for (unsigned i = 0; i < cfg->nb_vms; i++) {
 		if (sim_vm_init(hv, i, &cfg->vms[i], err, errlen) != 0) {
@@ -236,209 +108,40 @@ no_memory:
 }
 
 /*
- * Where the guest program is: $ZCDEMUX_SIM_GUEST, or next to this
- * executable, or in ../lib/zcdemux from it (installed).  0, or -1 with a
- * message in err.
- */
-static int sim_find_guest_program(struct zcd_hv *hv, char *err, size_t errlen)
-{
-	const char *env = getenv(SIM_GUEST_ENV);
-	char exe[PATH_MAX];
-	ssize_t len;
-
-	if (hv->guest_program[0] != '\0')
-		return 0;
-	if (env != NULL && env[0] != '\0') {
-		snprintf(hv->guest_program, sizeof(hv->guest_program), "%s", env);
-		return 0;
-	}
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (len > 0) {
-		const char *candidates[] = { "%s/" SIM_GUEST_PROGRAM,
-					     "%s/../lib/zcdemux/" SIM_GUEST_PROGRAM };
-		char *dir;
-
-		exe[len] = '\0';
-		dir = dirname(exe);
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-			snprintf(hv->guest_program, sizeof(hv->guest_program), candidates[i], dir);
-			if (access(hv->guest_program, X_OK) == 0)
-				return 0;
-		}
-	}
-	hv->guest_program[0] = '\0';
-	snprintf(err, errlen, "cannot find the simulated guest's program " SIM_GUEST_PROGRAM
-		 " next to this one or in ../lib/zcdemux (set " SIM_GUEST_ENV " to its path)");
-	return -1;
-}
-
-/*
- * Start the guest's process with the VM file, the pool and the sink on
- * the descriptors it expects, in a process group of its own (a terminal's
- * ^C goes to zcdemux, which then stops its guests in order).  0 or an errno.
- */
-static int sim_spawn_guest(struct zcd_hv *hv, struct sim_vm *vm)
-{
-	char *argv[] = { (char *)SIM_GUEST_PROGRAM, vm->sink_fd >= 0 ? (char *)"--sink" : NULL,
-			 NULL };
-	int from[] = { vm->file_fd, hv->pool.fd, vm->sink_fd };
-	int high[] = { -1, -1, -1 };
-	unsigned nb_fds = vm->sink_fd >= 0 ? 3 : 2;
-	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int rc = 0;
-
-	/* Above the targets first, so that no dup2 overwrites another's source. */
-	for (unsigned i = 0; i < nb_fds && rc == 0; i++) {
-		high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, SIM_GUEST_SINK_FD + 1);
-		if (high[i] < 0)
-			rc = errno;
-	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	if (rc == 0)
-		rc = posix_spawn_file_actions_init(&actions);
-	if (rc == 0 && (rc = posix_spawnattr_init(&attr)) != 0)
-		posix_spawn_file_actions_destroy(&actions);
-	if (rc == 0) {
-		for (unsigned i = 0; i < nb_fds && rc == 0; i++)
-			rc = posix_spawn_file_actions_adddup2(&actions, high[i],
-							      SIM_GUEST_VM_FD + (int)i);
-		if (rc == 0)
-			rc = posix_spawn_file_actions_addclosefrom_np(&actions,
-								      SIM_GUEST_SINK_FD + 1);
-		if (rc == 0)
-			rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-							     POSIX_SPAWN_SETSIGMASK |
-							     POSIX_SPAWN_SETSIGDEF);
-		if (rc == 0)
-			rc = posix_spawnattr_setsigmask(&attr, &none);
-		if (rc == 0)
-			rc = posix_spawnattr_setsigdefault(&attr, &all);
-		if (rc == 0)
-			rc = posix_spawn(&vm->guest_pid, hv->guest_program, &actions, &attr, argv,
-					 environ);
-		posix_spawnattr_destroy(&attr);
-		posix_spawn_file_actions_destroy(&actions);
-	}
-	for (unsigned i = 0; i < nb_fds; i++)
-		if (high[i] >= 0)
-			close(high[i]);
-	return rc;
-}
-
-/* Reap the guest if it has exited (wait: up to wait_ms for it); true if it has. */
-static bool sim_reap_guest(struct sim_vm *vm, unsigned wait_ms, int *status)
-{
-	for (unsigned ms = 0;; ms++) {
-		pid_t pid = waitpid(vm->guest_pid, status, WNOHANG);
-
-		if (pid == vm->guest_pid || (pid < 0 && errno == ECHILD)) {
-			vm->guest_pid = 0;
-			return true;
-		}
-		if (ms >= wait_ms)
-			return false;
-		sleep_ms(1);
-	}
-}
-
-/* Ask the guest to stop, wait for it to exit (killing it if it will not); logs how it ended. */
-static void sim_stop_guest(struct sim_vm *vm)
-{
-	int status = 0;
-
-	if (vm->guest_pid <= 0)
-		return;
-	atomic_store_explicit(&vm->file->stop, 1, memory_order_release);
-	sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
-	if (!sim_reap_guest(vm, SIM_GUEST_STOP_MS, &status)) {
-		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest did not stop in %u ms; "
-			"killing it\n", vm->index, SIM_GUEST_STOP_MS);
-		kill(vm->guest_pid, SIGKILL);
-		sim_reap_guest(vm, SIM_GUEST_STOP_MS, &status);
-		return;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest exited with status %d\n",
-			vm->index, WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		fprintf(stderr, "zcdemux: vms[%u]: the simulated guest was killed by signal %d\n",
-			vm->index, WTERMSIG(status));
-}
-
-/* Wait until the new guest attached to its ring; 0, or -1 with a message in err. */
-static int sim_wait_attached(struct sim_vm *vm, unsigned vm_index, char *err, size_t errlen)
-{
-	int status;
-
-	for (unsigned ms = 0; ms < SIM_GUEST_START_MS; ms++) {
-		uint32_t attached = atomic_load_explicit(&vm->status->attached, memory_order_acquire);
-
-		if (attached == SIM_ATTACH_OK)
-			return 0;
-		if (attached == SIM_ATTACH_REJECTED || sim_reap_guest(vm, 0, &status)) {
-			snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring or "
-				 "exited", vm_index);
-			return -1;
-		}
-		sleep_ms(1);
-	}
-	snprintf(err, errlen, "vms[%u]: the simulated guest did not attach in %u ms", vm_index,
-		 SIM_GUEST_START_MS);
-	return -1;
-}
-
-/*
  * Set up the VM's file and ring, start its guest and wait until it
  * attached.  On failure everything but the sink is released, and err
  * says why.
  */
-static int sim_vm_start(struct zcd_hv *hv, struct sim_vm *vm, unsigned vm_index, char *err,
-			size_t errlen)
+static int sim_vm_start(struct zcd_hv *hv, struct sim_vm *vm, char *err, size_t errlen)
 {
-	int rc;
-
 	vm->was_connected = true;
-	if (sim_vm_alloc(hv, vm) != 0) {
-		snprintf(err, errlen, "vms[%u]: cannot set up the simulated guest: %s", vm_index,
+	if (sim_vmfile_create(hv, vm) != 0) {
+		snprintf(err, errlen, "%s: cannot set up the simulated guest: %s", vm->name,
 			 strerror(errno));
 		goto fail;
 	}
 	if (vm->sim.instant_return) {
 		if (zcd_ring_attach(&vm->echo_ring, vm->area, vm->area_bytes) != 0) {
-			snprintf(err, errlen, "vms[%u]: the simulated guest rejected its ring",
-				 vm_index);
+			snprintf(err, errlen, "%s: the simulated guest rejected its ring", vm->name);
 			goto fail;
 		}
-		goto connected;
-	}
-	if (sim_find_guest_program(hv, err, errlen) != 0)
-		goto fail;
-	rc = sim_spawn_guest(hv, vm);
-	if (rc != 0) {
-		snprintf(err, errlen, "vms[%u]: cannot start the simulated guest %s: %s", vm_index,
-			 hv->guest_program, strerror(rc));
-		vm->guest_pid = 0;
+	} else if (sim_guest_start(hv, vm, err, errlen) != 0) {
 		goto fail;
 	}
-	/* Like a frontend reaching "connected": nothing is sent before it attached. */
-	if (sim_wait_attached(vm, vm_index, err, errlen) != 0) {
-		sim_stop_guest(vm);
-		goto fail;
-	}
-connected:
 	vm->connected = true;
 	vm->up_to_report = true;
 	sim_count(&vm->connects, 1);
 	return 0;
 
 fail:
-	sim_vm_release(vm);
+	sim_vmfile_release(hv, vm);
 	return -1;
 }
 
+/*
+ * A guest an earlier zcdemux served and that ran on is taken over as it
+ * is (it writes on into the sink it has); otherwise a new one starts.
+ */
 static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_t errlen)
 {
 	struct sim_vm *vm;
@@ -454,20 +157,50 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 			 "a guest that left by itself (reboot_every)", vm_index);
 		return -1;
 	}
+	vm->reattached = sim_vmfile_resume(hv, vm) == 0;
 	if (vm->sim.sink[0] != '\0') {
-		vm->sink_fd = zcd_pcap_sink_create(vm->sim.sink);
+		/* A guest that ran on wrote into the sink already: keep what is there. */
+		vm->sink_fd = zcd_pcap_sink_create(vm->sim.sink, vm->reattached);
 		if (vm->sink_fd < 0) {
 			snprintf(err, errlen, "vms[%u].sim.sink: cannot open %s: %s", vm_index,
 				 vm->sim.sink, strerror(errno));
 			return -1;
 		}
 	}
-	if (sim_vm_start(hv, vm, vm_index, err, errlen) == 0)
+	if (vm->reattached) {
+		vm->was_connected = true;
+		vm->connected = true;
+		vm->up_to_report = true;
+		return 0;
+	}
+	if (sim_vm_start(hv, vm, err, errlen) == 0)
 		return 0;
 	if (vm->sink_fd >= 0)
 		close(vm->sink_fd);
 	vm->sink_fd = -1;
 	return -1;
+}
+
+/* The buffers and copy pages the guest took over from an earlier zcdemux still holds. */
+static unsigned sim_vm_reattach(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *held,
+				unsigned max, uint32_t *copies)
+{
+	const struct sim_vm *vm;
+	const uint32_t *generations;
+	unsigned n = 0;
+
+	*copies = 0;
+	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].reattached)
+		return 0;
+	vm = &hv->vms[vm_index];
+	generations = sim_grant_generations(vm->file);
+	for (uint32_t slot = 0; slot < vm->credits && n < max; slot++)
+		if (vm->slot_buf[slot] != SIM_NO_SLOT)
+			held[n++] = (struct zcd_hv_return){.buf_id = vm->slot_buf[slot],
+							   .generation = generations[slot]};
+	for (uint32_t slot = 0; slot < vm->copies.nb_slots; slot++)
+		*copies += vm->copies.slot[slot].outstanding != 0;
+	return n;
 }
 
 /* REMAP: put the pool buffer into a free grant slot of the guest. */
@@ -485,6 +218,8 @@ static int sim_map_buffer(struct zcd_hv *hv, struct sim_vm *vm, const struct zcd
 	slot = vm->free_slots[--vm->nb_free_slots];
 	vm->slot_buf[slot] = item->buf_id;
 	hv->slot_of_buf[item->buf_id] = slot;
+	/* The generation first: a later zcdemux reads both from the file. */
+	sim_grant_generations(vm->file)[slot] = item->generation;
 	atomic_store_explicit((_Atomic uint32_t *)&vm->grants[slot], item->buf_id,
 			      memory_order_release);
 	*desc = (struct zcd_rx_desc){
@@ -676,7 +411,7 @@ static void sim_vm_disconnect(struct zcd_hv *hv, unsigned vm_index)
 		return;
 	vm = &hv->vms[vm_index];
 	vm->connected = false;
-	sim_stop_guest(vm);
+	sim_guest_stop(vm);
 	if (vm->sink_fd >= 0)
 		close(vm->sink_fd);
 	vm->sink_fd = -1;
@@ -764,12 +499,12 @@ static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].left_reported)
 		return;
 	vm = &hv->vms[vm_index];
-	sim_stop_guest(vm); /* it is exiting by itself */
+	sim_guest_stop(vm); /* it is exiting by itself */
 	vm->connected = false;
 	vm->left_reported = false;
-	sim_vm_release(vm);
+	sim_vmfile_release(hv, vm);
 	atomic_store(&vm->ring_broken, false);
-	if (sim_vm_start(hv, vm, vm_index, err, sizeof(err)) != 0)
+	if (sim_vm_start(hv, vm, err, sizeof(err)) != 0)
 		fprintf(stderr, "zcdemux: %s\n", err);
 }
 
@@ -816,7 +551,7 @@ static void sim_vm_remove(struct zcd_hv *hv, unsigned vm_index)
 		return;
 	vm = &hv->vms[vm_index];
 	sim_vm_disconnect(hv, vm_index);
-	sim_vm_release(vm);
+	sim_vmfile_release(hv, vm);
 	if (vm->sink_fd >= 0)
 		close(vm->sink_fd);
 	memset(vm, 0, sizeof(*vm));
@@ -845,6 +580,7 @@ const struct zcd_hv_ops zcd_hv_sim_ops = {
 	.revoke = sim_revoke,
 	.vm_set_credits = sim_vm_set_credits,
 	.vm_cut_off = sim_vm_cut_off,
+	.vm_reattach = sim_vm_reattach,
 	.vm_add = sim_vm_add,
 	.vm_remove = sim_vm_remove,
 	.vm_drained = sim_vm_drained,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Private to the sim hypervisor backend (sim.c).  The guest side is a
- * program of its own (guest/zcdemux-sim-guest.c); what both see is in
- * shared.h.
+ * Private to the sim hypervisor backend: sim.c (the ops), vmfile.c (the
+ * files shared with guests), process.c (the guests' processes).  The guest
+ * side is a program of its own (guest/zcdemux-sim-guest.c); what both see
+ * is in shared.h.
  *
  * Ownership: fields marked "dataplane" are touched only by the thread that
  * calls the ops for this VM; atomics are shared with poll_events.
@@ -66,6 +67,8 @@ struct sim_vm {
 
 	/* The guest: a process, or none with sim.instant_return. */
 	pid_t guest_pid;
+	int guest_pidfd; /* readable once it exited; -1 if none */
+	bool reattached; /* it was an earlier zcdemux's guest and ran on */
 	int sink_fd; /* the VM's pcap sink, handed to each guest; -1 = none */
 	struct zcd_ring echo_ring; /* instant_return: the guest's view, used in handoff */
 
@@ -81,7 +84,60 @@ struct zcd_hv {
 	uint32_t *slot_of_buf; /* grant slot holding each pool buffer, or SIM_NO_SLOT */
 	struct sim_vm *vms; /* ZCD_MAX_VMS slots, by VM index */
 	unsigned nb_vms; /* slots */
+	char keep[ZCD_FILE_PATH_MAX]; /* VM files are "<keep>.sim.<name>"; "" = memfds */
+	uint64_t file_align; /* their parts start at multiples of this: the file system's page */
 	char guest_program[ZCD_FILE_PATH_MAX];
 };
+
+/* ---- vmfile.c: control path; these do not log unless said ---- */
+
+/*
+ * A new VM file for vm (an earlier one of the same name retired first),
+ * with a formatted ring and nothing granted.  0, or -1 with errno.
+ */
+int sim_vmfile_create(struct zcd_hv *hv, struct sim_vm *vm);
+
+/*
+ * Take over the file an earlier zcdemux left for vm, if its guest ran on
+ * with the same settings: 0, and vm serves it from where it was
+ * (vm->reattached).  Otherwise -1, and the file is retired: its guest, if
+ * any, is stopped (logged) and the file removed.
+ */
+int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm);
+
+/* Unmap and close vm's file, removing it if it was under hv->keep. */
+void sim_vmfile_release(struct zcd_hv *hv, struct sim_vm *vm);
+
+/* Where VM files go: under keep (NULL: memfds).  0, or -1 with errno. */
+int sim_vmfile_place(struct zcd_hv *hv, const char *keep);
+
+/* Retire every file under hv->keep of a VM that cfg does not have (logged). */
+void sim_vmfile_retire_others(struct zcd_hv *hv, const struct zcd_config *cfg);
+
+/* Wake the guest; false if it could not be woken. */
+bool sim_notify_guest(const struct sim_vm *vm);
+
+/* ---- process.c ---- */
+
+/*
+ * Start vm's guest on its file and wait until it attached to the ring.
+ * 0, or -1 with a message in err (the guest is gone again).
+ */
+int sim_guest_start(struct zcd_hv *hv, struct sim_vm *vm, char *err, size_t errlen);
+
+/*
+ * Watch process pid as vm's guest, if it is one: it has the VM file at
+ * file_path open as the guest's.  0, or -1 (no such guest).
+ */
+int sim_guest_adopt(struct sim_vm *vm, pid_t pid, const char *file_path);
+
+/*
+ * Ask vm's guest to stop and wait for it to exit, killing it if it does
+ * not in SIM_GUEST_STOP_MS.  Logs an exit that was not clean.
+ */
+void sim_guest_stop(struct sim_vm *vm);
+
+/* No longer watch vm's guest (it exited, or is left to run). */
+void sim_guest_forget(struct sim_vm *vm);
 
 #endif /* ZCDEMUX_HV_SIM_H */

@@ -60,13 +60,15 @@ static int phase_of(struct xen_vm *vm)
 
 static void xen_destroy(struct zcd_hv *hv);
 
+/* keep: nothing outlives the process yet (no vm_reattach): the guests reconnect. */
 static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
-				 char *err, size_t errlen)
+				 const char *keep, char *err, size_t errlen)
 {
 	uint32_t ppb = pool->pages_per_buf;
 	struct zcd_hv *hv;
 	char why[256];
 
+	(void)keep;
 	if (ppb == 0 || ppb > XEN_MAX_PAGES_PER_BUF) {
 		snprintf(err, errlen, "buffers of %u pages are not supported (1-%d)",
 			 ppb, XEN_MAX_PAGES_PER_BUF);

@@ -106,11 +106,15 @@ struct zcd_hv_ops {
 	const char *name;
 
 	/*
-	 * Set up the backend for cfg's VMs over the given pool.  Returns NULL
-	 * with a message in err on failure.  May log.
+	 * Set up the backend for cfg's VMs over the given pool.  keep, if not
+	 * NULL, is a path prefix under which the backend may keep files that
+	 * outlive the process (the state file's name), so that a later
+	 * process created with the same prefix finds its guests again (see
+	 * vm_reattach).  Returns NULL with a message in err on failure.  May
+	 * log.
 	 */
 	struct zcd_hv *(*create)(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
-				 char *err, size_t errlen);
+				 const char *keep, char *err, size_t errlen);
 
 	/* ZCD_HV_F_* */
 	uint32_t (*features)(const struct zcd_hv *hv);
@@ -196,6 +200,20 @@ struct zcd_hv_ops {
 	 * the dataplane only takes back what it can.  No logging.
 	 */
 	void (*vm_cut_off)(struct zcd_hv *hv, unsigned vm);
+
+	/*
+	 * Optional (NULL: a guest never outlives the process that served it).
+	 * Called once per VM after vm_connect at start, before any port
+	 * starts.  If the guest vm_connect found is one that an earlier
+	 * process on the same keep prefix served, and which ran on: the pool
+	 * buffers it can still reach, with the generation each was handed
+	 * over with (at most max, written to held), and in *copies the copy
+	 * pages it holds.  The backend serves it on from where it was; the
+	 * dataplane keeps what its ledger agrees the VM held and revokes the
+	 * rest.  0 and *copies = 0 for a new guest.
+	 */
+	unsigned (*vm_reattach)(struct zcd_hv *hv, unsigned vm, struct zcd_hv_return *held,
+				unsigned max, uint32_t *copies);
 
 	/* True when VM vm has consumed every descriptor delivered to it. */
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);

@@ -235,6 +235,35 @@ static inline int zcd_ring_attach(struct zcd_ring *r, void *area, size_t area_by
 	return 0;
 }
 
+/*
+ * Backend: take over an area that an earlier backend formatted with these
+ * sizes and the guest has been using since, from where the indices are.
+ * The header is the guest's to write, so what it says is checked, not
+ * trusted: sizes and offsets must be the ones formatted, and each ring may
+ * hold at most its size.  Returns 0, or -1 (format it afresh instead).
+ */
+static inline int zcd_ring_resume(struct zcd_ring *r, void *area, size_t area_bytes,
+				  uint32_t rx_size, uint32_t ret_size)
+{
+	struct zcd_ring_hdr h;
+
+	if (zcd_ring_attach(r, area, area_bytes) != 0)
+		return -1;
+	memcpy(&h, area, sizeof(h));
+	if (h.rx_size != rx_size || h.ret_size != ret_size || h.rx_offset != ZCD_PAGE_SIZE ||
+	    h.ret_offset != ZCD_PAGE_SIZE + rx_size * (uint32_t)sizeof(struct zcd_rx_desc) ||
+	    h.rx_prod - h.rx_cons > rx_size || h.ret_prod - h.ret_cons > ret_size)
+		return -1;
+	r->rx_prod = h.rx_prod;
+	r->rx_published = h.rx_prod;
+	r->ret_cons = h.ret_cons;
+	r->credit_seq = h.credit_seq & ~1u; /* an announcement cut short is made again */
+	r->rx_cons = 0;
+	r->ret_prod = 0;
+	r->ret_published = 0;
+	return 0;
+}
+
 /* ---- credit announcements ---- */
 
 /* Backend: the guest may hold limit frames from now on and must return give_back now. */

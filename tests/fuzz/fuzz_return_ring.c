@@ -141,7 +141,7 @@ static void check_accounts(const struct world *w)
 	expect(count[ZCD_BUF_GRANTED] == w->granted, "granted buffers");
 	expect(count[ZCD_BUF_FREE] + w->granted == NB_BUFS, "free + granted = pool");
 	for (unsigned s = 0; s < NB_COPY_SLOTS; s++)
-		outstanding += w->copies.outstanding[s];
+		outstanding += w->copies.slot[s].outstanding;
 	expect(outstanding + w->copies.nb_free == NB_COPY_SLOTS, "copy slots accounted for");
 }
 

@@ -5,6 +5,9 @@
  * whatever a frame or the device left in a buffer is zeroed before the
  * buffer reaches a VM with another frame.
  */
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 
@@ -187,7 +190,7 @@ static void test_two_nodes(void)
 	uint32_t count[ZCD_BUF_STATE_COUNT];
 	char err[256];
 
-	pool = zcd_pool_create(parts, 2, 1, NULL, err, sizeof(err));
+	pool = zcd_pool_create(parts, 2, 1, NULL, NULL, err, sizeof(err));
 	CHECK(pool != NULL);
 	if (pool == NULL) {
 		fprintf(stderr, "zcd_pool_create: %s\n", err);
@@ -223,6 +226,56 @@ static void test_two_nodes(void)
 	zcd_pool_destroy(pool);
 }
 
+/*
+ * A pool over a file an earlier run left: its bytes are the buffers as
+ * they were, every byte of them counts as dirty, and a buffer a guest kept
+ * leaves the free pool as GRANTED at the generation it has.
+ */
+static void test_kept_file(void)
+{
+	const struct zcd_pool_part part = {.socket = 0, .nb_bufs = 4};
+	struct zcd_pool_file file = {.fd = memfd_create("test-pool-kept", MFD_CLOEXEC),
+				     .kept = true};
+	const struct zcd_ledger_entry *e;
+	struct zcd_pool *pool;
+	char err[256];
+
+	CHECK(file.fd >= 0 && ftruncate(file.fd, 4 * ZCD_PAGE_SIZE) == 0);
+	CHECK(pwrite(file.fd, "left", 4, 2 * ZCD_PAGE_SIZE + 100) == 4);
+	pool = zcd_pool_create(&part, 1, 1, NULL, &file, err, sizeof(err));
+	close(file.fd); /* the pool has its own descriptor */
+	CHECK(pool != NULL);
+	if (pool == NULL) {
+		fprintf(stderr, "zcd_pool_create: %s\n", err);
+		return;
+	}
+	CHECK(pool->region.fd >= 0);
+	CHECK(memcmp(zcd_buf_addr(&pool->region, 2) + 100, "left", 4) == 0);
+	for (uint32_t id = 0; id < 4; id++) {
+		CHECK_EQ(pool->dirty[id].lo, 0);
+		CHECK_EQ(pool->dirty[id].hi, ZCD_PAGE_SIZE);
+	}
+	CHECK_EQ(zcd_pool_keep(pool, 2, 1, 41), 0);
+	e = &pool->ledger.entries[2];
+	CHECK_EQ(e->state, ZCD_BUF_GRANTED);
+	CHECK_EQ(e->owner, 1);
+	CHECK_EQ(e->last_owner, 1);
+	CHECK_EQ(e->generation, 41);
+	CHECK_EQ(zcd_pool_free_count(pool), 3);
+	/* Neither twice nor a buffer that is not there. */
+	CHECK_EQ(zcd_pool_keep(pool, 2, 0, 41), -1);
+	CHECK_EQ(zcd_pool_keep(pool, 4, 0, 1), -1);
+	/* The device never gets it. */
+	for (unsigned i = 0; i < 3; i++) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool->nodes[0].mp);
+
+		CHECK(m != NULL && zcd_mbuf_buf_id(m) != 2);
+	}
+	CHECK(rte_pktmbuf_alloc(pool->nodes[0].mp) == NULL);
+	CHECK_EQ(pool->ledger.violations, 0);
+	zcd_pool_destroy(pool);
+}
+
 int main(int argc, char **argv)
 {
 	char *eal_args[] = {argv[0], "--no-huge", "-m", "64", "--no-pci", "-l", "0",
@@ -243,7 +296,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(zcd_pool_pages_per_buf(9018), 3);
 
 	for (uint32_t ppb = 1; ppb <= 3; ppb += 2) {
-		pool = zcd_pool_create(&one_node, 1, ppb, NULL, err, sizeof(err));
+		pool = zcd_pool_create(&one_node, 1, ppb, NULL, NULL, err, sizeof(err));
 		CHECK(pool != NULL);
 		if (pool == NULL) {
 			fprintf(stderr, "zcd_pool_create: %s\n", err);
@@ -256,11 +309,12 @@ int main(int argc, char **argv)
 		test_exhaustion(pool);
 		zcd_pool_destroy(pool);
 	}
-	CHECK(zcd_pool_create(&one_node, 1, 17, NULL, err, sizeof(err)) == NULL);
+	CHECK(zcd_pool_create(&one_node, 1, 17, NULL, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "17 pages");
-	CHECK(zcd_pool_create(&one_node, 0, 1, NULL, err, sizeof(err)) == NULL);
+	CHECK(zcd_pool_create(&one_node, 0, 1, NULL, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "0 NUMA nodes");
 	test_two_nodes();
+	test_kept_file();
 	rte_eal_cleanup();
 	return check_report("test_pool");
 }

@@ -405,6 +405,66 @@ static void test_credit_news(void)
 	free(p.area);
 }
 
+/*
+ * A new backend takes over a ring the guest has been using, across the
+ * index wrap: it goes on from the published indices; a header that is not
+ * the layout it formatted, or claims more than a ring holds, is refused.
+ */
+static void test_resume(void)
+{
+	struct ring_pair p;
+	struct zcd_ring next;
+	struct zcd_rx_desc d;
+	struct zcd_ret_desc r;
+	bool broken = false;
+
+	if (pair_open(&p) != 0) {
+		CHECK(!"pair_open");
+		return;
+	}
+	pair_set_indices(&p, UINT32_MAX - 2);
+	for (uint32_t i = 0; i < 5; i++)
+		zcd_rx_put(&p.backend, &(struct zcd_rx_desc){.buf_id = i});
+	zcd_rx_publish(&p.backend);
+	zcd_rx_take(&p.guest, &d);
+	zcd_rx_take(&p.guest, &d);
+	zcd_rx_consumed(&p.guest);
+	zcd_ret_put(&p.guest, &(struct zcd_ret_desc){.buf_id = 0});
+	zcd_ret_put(&p.guest, &(struct zcd_ret_desc){.buf_id = 1});
+	zcd_ret_publish(&p.guest);
+	zcd_ring_announce_credits(&p.backend, 3, 1);
+
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE, RET_SIZE), 0);
+	CHECK_EQ(next.rx_prod, UINT32_MAX - 2 + 5);
+	CHECK_EQ(next.rx_published, next.rx_prod);
+	CHECK_EQ(next.ret_cons, UINT32_MAX - 2);
+	CHECK_EQ(next.credit_seq, 2);
+	CHECK_EQ(zcd_rx_unconsumed(&next), 3);
+	CHECK_EQ(zcd_rx_space(&next, &broken), RX_SIZE - 3);
+	CHECK(!broken);
+	CHECK_EQ(zcd_ret_ready(&next, &broken), 2);
+	zcd_ret_take(&next, &r);
+	CHECK_EQ(r.buf_id, 0);
+	/* Its next descriptor lands where the guest reads next. */
+	zcd_rx_put(&next, &(struct zcd_rx_desc){.buf_id = 5});
+	zcd_rx_publish(&next);
+	for (uint32_t i = 2; i < 6; i++) {
+		zcd_rx_take(&p.guest, &d);
+		CHECK_EQ(d.buf_id, i);
+	}
+
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE * 2, RET_SIZE), -1);
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE, RET_SIZE / 2), -1);
+	p.backend.hdr->rx_cons = p.backend.hdr->rx_prod - RX_SIZE - 1;
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE, RET_SIZE), -1);
+	p.backend.hdr->rx_cons = p.backend.hdr->rx_prod;
+	p.backend.hdr->ret_prod = p.backend.hdr->ret_cons + RET_SIZE + 1;
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE, RET_SIZE), -1);
+	p.backend.hdr->magic = 0;
+	CHECK_EQ(zcd_ring_resume(&next, p.area, p.bytes, RX_SIZE, RET_SIZE), -1);
+	free(p.area);
+}
+
 int main(void)
 {
 	test_sizes();
@@ -416,5 +476,6 @@ int main(void)
 	test_need_event();
 	test_hostile_indices();
 	test_credit_news();
+	test_resume();
 	return check_report("test_ring");
 }

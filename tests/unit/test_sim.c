@@ -4,8 +4,10 @@
  * Where a test plays a hostile guest or backend it reaches into the shared
  * ring through the backend's private header (white-box).
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,7 +93,7 @@ static int fixture_open(struct fixture *f, unsigned nb_vms, uint32_t credits, ui
 		f->pool.base = NULL;
 		return -1;
 	}
-	f->hv = f->ops->create(f->cfg, &f->pool, err, sizeof(err));
+	f->hv = f->ops->create(f->cfg, &f->pool, NULL, err, sizeof(err));
 	if (f->hv == NULL) {
 		fprintf(stderr, "fixture: create: %s\n", err);
 		return -1;
@@ -199,6 +201,24 @@ static unsigned collect_returns(const struct fixture *f, unsigned vm, struct zcd
 	/* Checked once, so that the number of checks does not depend on timing. */
 	CHECK_EQ(copies_rejected, 0);
 	return got;
+}
+
+/* Whole records in a pcap file, -1 if it cannot be read. */
+static int pcap_records(const char *path)
+{
+	FILE *file = fopen(path, "rb");
+	uint32_t record[4];
+	int count = 0;
+
+	if (file == NULL)
+		return -1;
+	if (fseek(file, 24, SEEK_SET) != 0)
+		count = -1;
+	while (count >= 0 && fread(record, sizeof(record), 1, file) == 1 &&
+	       fseek(file, record[2], SEEK_CUR) == 0)
+		count++;
+	fclose(file);
+	return count;
 }
 
 /* The sink must hold exactly exp's frames, in order, as classic pcap. */
@@ -777,16 +797,16 @@ static void test_control_errors(void)
 		fixture_close(&f);
 		return;
 	}
-	CHECK(ops->create(f.cfg, &bad_pool, err, sizeof(err)) == NULL);
+	CHECK(ops->create(f.cfg, &bad_pool, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "unusable buffer pool");
 	f.cfg->vms[0].credits = 0;
-	CHECK(ops->create(f.cfg, &f.pool, err, sizeof(err)) == NULL);
+	CHECK(ops->create(f.cfg, &f.pool, NULL, err, sizeof(err)) == NULL);
 	CHECK_STR_CONTAINS(err, "vms[0].credits");
 	f.cfg->vms[0].credits = 4;
 
 	/* An unwritable sink fails the connect, and the VM can try again. */
 	snprintf(f.cfg->vms[1].sim.sink, ZCD_FILE_PATH_MAX, "/nonexistent-zcd/x.pcap");
-	hv = ops->create(f.cfg, &f.pool, err, sizeof(err));
+	hv = ops->create(f.cfg, &f.pool, NULL, err, sizeof(err));
 	CHECK(hv != NULL);
 	if (hv != NULL) {
 		CHECK_EQ(ops->vm_connect(hv, 1, err, sizeof(err)), -1);
@@ -900,7 +920,7 @@ static void test_instant_return(void)
 	}
 	f.ops->destroy(f.hv);
 	f.cfg->vms[0].sim.instant_return = true;
-	f.hv = f.ops->create(f.cfg, &f.pool, err, sizeof(err));
+	f.hv = f.ops->create(f.cfg, &f.pool, NULL, err, sizeof(err));
 	CHECK(f.hv != NULL);
 	if (f.hv == NULL || f.ops->vm_connect(f.hv, 0, err, sizeof(err)) != 0) {
 		CHECK(!"instant_return connect");
@@ -987,6 +1007,166 @@ static void test_hold_and_credit_cut(void)
 	fixture_close(&f);
 }
 
+/* Is process pid gone (or a zombie of ours, reaped here)? */
+static bool process_gone(pid_t pid)
+{
+	for (unsigned ms = 0; ms < WAIT_LIMIT_MS; ms++) {
+		if (kill(pid, 0) != 0 || waitpid(pid, NULL, WNOHANG) == pid)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/*
+ * A backend in a child process that dies without cleaning up, as a zcdemux
+ * killed with -9: it connects vm0 (keeping its last 4 frames), hands it 6
+ * buffers at generation 7 and a copy, waits until the guest read them and
+ * exits.  Writes its guest's pid to fd.
+ */
+static void die_serving(struct fixture *f, const char *keep, int fd)
+{
+	struct expected_frames *exp = calloc(1, sizeof(*exp));
+	struct zcd_handoff items[7];
+	struct zcd_hv *hv;
+	char err[256];
+	pid_t guest;
+
+	f->cfg->vms[0].sim.hold = 4;
+	hv = f->ops->create(f->cfg, &f->pool, keep, err, sizeof(err));
+	if (exp == NULL || hv == NULL || f->ops->vm_connect(hv, 0, err, sizeof(err)) != 0)
+		_exit(1);
+	f->hv = hv;
+	for (uint32_t i = 0; i < 6; i++)
+		items[i] = remap_item(f, NULL, i, 7, 0, 64);
+	items[6] = copy_item(exp, 80, 3);
+	if (f->ops->handoff(hv, 0, items, 7) != 7 || !wait_rx_packets(f, 0, 7))
+		_exit(1);
+	guest = sim_vm_of(f, 0)->guest_pid;
+	if (write(fd, &guest, sizeof(guest)) != (ssize_t)sizeof(guest))
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * A guest outlives the backend that served it (a file under a keep
+ * prefix) and the next backend on that prefix takes it over with what it
+ * holds: the same process, its grant table, the generations, its copy page
+ * and the returns it had put on the ring meanwhile.  A guest whose VM
+ * changed is stopped and replaced instead.
+ */
+static void test_reattach(void)
+{
+	struct zcd_hv_return held[16], rets[MAX_FRAMES];
+	char keep[96], path[128], err[256];
+	struct zcd_handoff item;
+	struct fixture f;
+	pid_t child, guest = 0;
+	uint32_t copies = 0, ids[6] = {0, 1, 2, 3, 4, 5};
+	bool revoked[6];
+	int pipe_fds[2], status = -1;
+	unsigned n;
+
+	if (fixture_open(&f, 1, 16, 32, 1, 0, true, false) != 0 || pipe(pipe_fds) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	snprintf(keep, sizeof(keep), "%s/state", f.dir);
+	f.ops->destroy(f.hv);
+	f.hv = NULL;
+	child = fork();
+	if (child == 0)
+		die_serving(&f, keep, pipe_fds[1]);
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	CHECK(guest > 0 && kill(guest, 0) == 0); /* it ran on */
+
+	f.cfg->vms[0].sim.hold = 4;
+	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
+	CHECK(f.hv != NULL);
+	if (f.hv == NULL)
+		goto out;
+	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
+	CHECK(sim_vm_of(&f, 0)->reattached);
+	CHECK_EQ(sim_vm_of(&f, 0)->guest_pid, guest);
+	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies);
+	CHECK_EQ(n, 6);
+	for (unsigned i = 0; i < n; i++) {
+		CHECK_EQ(held[i].buf_id, i);
+		CHECK_EQ(held[i].generation, 7);
+	}
+	CHECK_EQ(copies, 1);
+	/* It had given back the three oldest: those returns are on the ring. */
+	CHECK_EQ(collect_returns(&f, 0, rets, 3, 0, &copies), 3);
+	CHECK(rets[0].buf_id == 0 && rets[1].buf_id == 1 && rets[2].buf_id == 2);
+	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 3, revoked), 3);
+	/* More frames: it gives back what it kept, the copy page included. */
+	for (uint32_t i = 0; i < 4; i++) {
+		item = remap_item(&f, NULL, 10 + i, 1, 0, 64);
+		CHECK_EQ(f.ops->handoff(f.hv, 0, &item, 1), 1);
+	}
+	CHECK(wait_rx_packets(&f, 0, 11));
+	CHECK_EQ(collect_returns(&f, 0, rets, 3, 1, &copies), 3);
+	CHECK(rets[0].buf_id == 3 && rets[1].buf_id == 4 && rets[2].buf_id == 5);
+	CHECK_EQ(rets[0].generation, 7);
+	CHECK_EQ(copies, 1);
+	CHECK_EQ(f.ops->revoke(f.hv, 0, ids + 3, 3, revoked), 3);
+	/* Stopped by this backend, and its file gone with it. */
+	f.ops->destroy(f.hv);
+	f.hv = NULL;
+	CHECK(process_gone(guest));
+	snprintf(path, sizeof(path), "%s.sim.vm0", keep);
+	CHECK(access(path, F_OK) != 0);
+	/* One sink across both backends: every frame the guest read. */
+	sink_path(&f, 0, path, sizeof(path));
+	CHECK_EQ(pcap_records(path), 11);
+
+	/* Another credit count: the old guest cannot be served; a new one starts. */
+	CHECK(pipe(pipe_fds) == 0);
+	child = fork();
+	if (child == 0)
+		die_serving(&f, keep, pipe_fds[1]);
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	f.cfg->vms[0].credits = 8;
+	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
+	CHECK(f.hv != NULL);
+	if (f.hv == NULL)
+		goto out;
+	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
+	CHECK(!sim_vm_of(&f, 0)->reattached);
+	CHECK(process_gone(guest));
+	CHECK(sim_vm_of(&f, 0)->guest_pid != guest);
+	CHECK_EQ(f.ops->vm_reattach(f.hv, 0, held, 16, &copies), 0);
+	CHECK_EQ(copies, 0);
+
+	/* A VM the next configuration does not have: its guest is stopped at once. */
+	f.ops->destroy(f.hv);
+	f.hv = NULL;
+	CHECK(pipe(pipe_fds) == 0);
+	child = fork();
+	if (child == 0)
+		die_serving(&f, keep, pipe_fds[1]);
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	snprintf(f.cfg->vms[0].name, sizeof(f.cfg->vms[0].name), "other");
+	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
+	CHECK(f.hv != NULL);
+	CHECK(process_gone(guest));
+	snprintf(path, sizeof(path), "%s.sim.vm0", keep);
+	CHECK(access(path, F_OK) != 0);
+out:
+	fixture_close(&f);
+}
+
 /* VMs taken in and let go while the others run; their slots are reused. */
 static void test_add_remove(void)
 {
@@ -1065,6 +1245,7 @@ int main(void)
 	test_hostile_copy_returns();
 	test_guest_checks_descriptors();
 	test_disconnect_drains();
+	test_reattach();
 	test_instant_return();
 	test_broken_ring_reported_down();
 	test_hold_and_credit_cut();

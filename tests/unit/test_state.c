@@ -17,6 +17,7 @@
 #include "state.h"
 
 #define NB_BUFS 64
+#define BUF_SIZE 4096
 
 static void config(struct zcd_config *cfg, const char *const *vms, unsigned nb_vms)
 {
@@ -28,8 +29,8 @@ static void config(struct zcd_config *cfg, const char *const *vms, unsigned nb_v
 		snprintf(cfg->vms[v].name, ZCD_NAME_MAX, "%s", vms[v]);
 }
 
-static struct zcd_state *open_attached(const char *path, const struct zcd_config *cfg,
-				       uint32_t nb_bufs)
+static struct zcd_state *open_sized(const char *path, const struct zcd_config *cfg,
+				     uint32_t nb_bufs, uint32_t buf_size)
 {
 	char err[512] = "";
 	struct zcd_state *st = zcd_state_lock(path, false, err, sizeof(err));
@@ -39,8 +40,14 @@ static struct zcd_state *open_attached(const char *path, const struct zcd_config
 		fprintf(stderr, "lock: %s\n", err);
 		return NULL;
 	}
-	CHECK_EQ(zcd_state_attach(st, cfg, nb_bufs, err, sizeof(err)), 0);
+	CHECK_EQ(zcd_state_attach(st, cfg, nb_bufs, buf_size, err, sizeof(err)), 0);
 	return st;
+}
+
+static struct zcd_state *open_attached(const char *path, const struct zcd_config *cfg,
+				       uint32_t nb_bufs)
+{
+	return open_sized(path, cfg, nb_bufs, BUF_SIZE);
 }
 
 /* The second process on a file is refused, or waits (not tested: it blocks). */
@@ -187,7 +194,7 @@ static void test_no_space_keeps_previous(const char *path)
 	st = zcd_state_lock(path, false, err, sizeof(err));
 	CHECK(st != NULL);
 	if (st != NULL) {
-		CHECK_EQ(zcd_state_attach(st, &cfg, 1u << 20, err, sizeof(err)), -1);
+		CHECK_EQ(zcd_state_attach(st, &cfg, 1u << 20, BUF_SIZE, err, sizeof(err)), -1);
 		CHECK_STR_CONTAINS(err, "cannot reserve");
 		CHECK_STR_CONTAINS(err, strerror(EFBIG));
 		zcd_state_close(st);
@@ -201,6 +208,124 @@ static void test_no_space_keeps_previous(const char *path)
 	CHECK(st->found_previous && st->previous_unclean);
 	CHECK_EQ(st->hdr->totals.taken_back, taken_back + 1);
 	CHECK_EQ(zcd_state_ledger(st)[5].generation, 8);
+	zcd_state_close(st);
+}
+
+/* The pool file's first byte, or -1 if it cannot be read. */
+static int pool_byte(const char *path)
+{
+	char pool[128];
+	unsigned char byte;
+	FILE *f;
+	int c;
+
+	snprintf(pool, sizeof(pool), "%s.pool", path);
+	f = fopen(pool, "rb");
+	if (f == NULL)
+		return -1;
+	c = fread(&byte, 1, 1, f) == 1 ? byte : -1;
+	fclose(f);
+	return c;
+}
+
+static int pool_file(struct zcd_state *st, bool *kept)
+{
+	char err[512] = "";
+	int fd = zcd_state_pool_file(st, NB_BUFS * BUF_SIZE, kept, err, sizeof(err));
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		fprintf(stderr, "pool file: %s\n", err);
+	return fd;
+}
+
+/*
+ * After a kill, the previous ledger and the pool file are kept for the
+ * buffers guests may have kept, as long as the pool is laid out the same
+ * way; buffers counted as kept are not counted as taken back or lost.
+ */
+static void test_kept_buffers(const char *path)
+{
+	static const char *const first[] = {"vm1", "vm2"}, *const second[] = {"vm2"};
+	struct zcd_config cfg;
+	struct zcd_state *st;
+	struct zcd_ledger_entry *ledger;
+	uint64_t taken_back, lost;
+	bool kept = true;
+	int fd;
+
+	unlink(path);
+	config(&cfg, first, 2);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(st->previous_ledger == NULL);
+	fd = pool_file(st, &kept);
+	CHECK(!kept);
+	CHECK(fd >= 0 && pwrite(fd, "\x5a", 1, 0) == 1);
+	close(fd);
+	ledger = zcd_state_ledger(st);
+	ledger[3] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 1, .generation = 5};
+	ledger[4] = (struct zcd_ledger_entry){.state = ZCD_BUF_HELD, .generation = 2};
+	zcd_state_close(st); /* killed */
+
+	/* vm2 is in slot 0 now; the previous ledger names slots of its run. */
+	config(&cfg, second, 1);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(st->previous_ledger != NULL);
+	if (st->previous_ledger != NULL) {
+		CHECK_EQ(st->previous_ledger[3].state, ZCD_BUF_GRANTED);
+		CHECK_EQ(st->previous_ledger[3].generation, 5);
+		CHECK(strcmp(st->previous_vm_names[st->previous_ledger[3].owner], "vm2") == 0);
+		CHECK_EQ(st->previous_ledger[4].state, ZCD_BUF_HELD);
+	}
+	/* Which buffers it gave to whom, at what generation. */
+	CHECK_EQ(zcd_state_previously_held(st, 3, "vm2", 5), ZCD_BUF_GRANTED);
+	CHECK_EQ(zcd_state_previously_held(st, 3, "vm2", 4), ZCD_BUF_STATE_COUNT);
+	CHECK_EQ(zcd_state_previously_held(st, 3, "vm1", 5), ZCD_BUF_STATE_COUNT);
+	CHECK_EQ(zcd_state_previously_held(st, 4, "vm1", 2), ZCD_BUF_HELD);
+	CHECK_EQ(zcd_state_previously_held(st, 4, "vm2", 3), ZCD_BUF_HELD);
+	CHECK_EQ(zcd_state_previously_held(st, 4, "vm2", 4), ZCD_BUF_STATE_COUNT);
+	CHECK_EQ(zcd_state_previously_held(st, 5, "vm2", 1), ZCD_BUF_STATE_COUNT);
+	CHECK_EQ(zcd_state_previously_held(st, NB_BUFS, "vm2", 1), ZCD_BUF_STATE_COUNT);
+	/* The buffers are the same pages, as the guests left them. */
+	fd = pool_file(st, &kept);
+	CHECK(kept);
+	CHECK_EQ(pool_byte(path), 0x5a);
+	close(fd);
+	taken_back = st->hdr->totals.taken_back;
+	lost = st->hdr->totals.lost_in_restart;
+	zcd_state_count_kept(st, ZCD_BUF_GRANTED);
+	zcd_state_count_kept(st, ZCD_BUF_HELD);
+	CHECK_EQ(st->hdr->totals.kept, 2);
+	CHECK_EQ(st->hdr->totals.taken_back, taken_back - 1);
+	CHECK_EQ(st->hdr->totals.lost_in_restart, lost - 1);
+	zcd_state_forget_previous(st);
+	CHECK(st->previous_ledger == NULL);
+	CHECK_EQ(zcd_state_previously_held(st, 3, "vm2", 5), ZCD_BUF_STATE_COUNT);
+	ledger = zcd_state_ledger(st);
+	ledger[3] = (struct zcd_ledger_entry){.state = ZCD_BUF_GRANTED, .owner = 0, .generation = 5};
+	zcd_state_close(st); /* killed again */
+
+	/* Buffers of another size: nothing is kept, and the pool file is new. */
+	st = open_sized(path, &cfg, NB_BUFS, 2 * BUF_SIZE);
+	if (st == NULL)
+		return;
+	CHECK(st->previous_ledger == NULL);
+	CHECK_EQ(st->hdr->totals.kept, 2); /* totals go on */
+	fd = pool_file(st, &kept);
+	CHECK(!kept);
+	CHECK_EQ(pool_byte(path), 0);
+	close(fd);
+	/* After a clean exit there is nothing to keep either. */
+	zcd_state_mark_clean(st);
+	zcd_state_close(st);
+	st = open_attached(path, &cfg, NB_BUFS);
+	if (st == NULL)
+		return;
+	CHECK(st->previous_ledger == NULL);
 	zcd_state_close(st);
 }
 
@@ -229,7 +354,7 @@ static void test_garbage(const char *path)
 
 int main(void)
 {
-	char path[] = "/tmp/zcd-test-state-XXXXXX";
+	char path[] = "/tmp/zcd-test-state-XXXXXX", pool[64];
 	int fd = mkstemp(path);
 
 	if (fd < 0) {
@@ -240,7 +365,10 @@ int main(void)
 	test_lock(path);
 	test_recovery_after_kill(path);
 	test_no_space_keeps_previous(path);
+	test_kept_buffers(path);
 	test_garbage(path);
 	unlink(path);
+	snprintf(pool, sizeof(pool), "%s.pool", path);
+	unlink(pool);
 	return check_report("test_state");
 }

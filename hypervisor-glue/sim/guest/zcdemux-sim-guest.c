@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,9 @@ static const char usage_text[] =
 	"descriptor 3, the buffer pool's file on descriptor 4 and, with --sink,\n"
 	"the VM's pcap sink (already holding its file header) on descriptor 5.\n"
 	"It receives frames on the VM's ring until the backend asks it to stop,\n"
-	"or until its backend is gone.  It is not meant to be run by hand.\n"
+	"or until its backend is gone: at once if the VM file is a memfd, else\n"
+	"after 10 s without a new zcdemux taking it over (zcdemux --state).  It\n"
+	"is not meant to be run by hand.\n"
 	"\n"
 	"Options:\n"
 	"  --sink      append every frame received to the pcap file on fd 5\n"
@@ -62,7 +65,8 @@ struct guest {
 	uint32_t copy_base;
 	uint32_t stall, hostile, scribble_after, reboot_every, hold, poll_mode;
 	pid_t backend;
-	uint64_t backend_checked_ns; /* when the backend was last seen alive */
+	uint64_t backend_checked_ns; /* when the backend was last looked for */
+	uint64_t orphaned_ns; /* when it was first found gone, 0 while it runs */
 
 	uint8_t *scratch; /* one buffer's pages, gathered through the grant table */
 	struct zcd_ret_desc *returns; /* returns of the batch being processed, in groups */
@@ -89,7 +93,11 @@ static bool stop_requested(const struct guest *g)
 	return atomic_load_explicit(&g->file->stop, memory_order_acquire) != 0;
 }
 
-/* The zcdemux that serves it has exited (checked at most every wait period). */
+/*
+ * The zcdemux that served it has exited, and (with a file that outlives
+ * it) none took over within SIM_GUEST_ORPHAN_MS.  Checked at most every
+ * wait period.
+ */
 static bool backend_gone(struct guest *g)
 {
 	uint64_t now = now_ns();
@@ -98,7 +106,15 @@ static bool backend_gone(struct guest *g)
 		return false;
 	g->backend_checked_ns = now;
 	g->backend = atomic_load_explicit(&g->file->backend_pid, memory_order_acquire);
-	return kill(g->backend, 0) != 0 && errno == ESRCH;
+	if (kill(g->backend, 0) == 0 || errno != ESRCH) {
+		g->orphaned_ns = 0;
+		return false;
+	}
+	if (!g->file->persistent)
+		return true;
+	if (g->orphaned_ns == 0)
+		g->orphaned_ns = now;
+	return now - g->orphaned_ns >= SIM_GUEST_ORPHAN_MS * 1000000ull;
 }
 
 /* Ask to stop, or nobody left to serve it: time to go. */
@@ -398,6 +414,8 @@ static void run(struct guest *g)
 static int map_shared(struct guest *g)
 {
 	struct sim_vm_file hyp;
+	size_t pool_bytes;
+	struct stat sb;
 	uint8_t *base;
 	void *pool;
 
@@ -416,8 +434,12 @@ static int map_shared(struct guest *g)
 		fprintf(stderr, PROGRAM ": cannot map the VM file: %s\n", strerror(errno));
 		return -1;
 	}
-	pool = mmap(NULL, (size_t)hyp.nb_bufs * hyp.pages_per_buf * ZCD_PAGE_SIZE, PROT_READ,
-		    MAP_SHARED, SIM_GUEST_POOL_FD, 0);
+	pool_bytes = (size_t)hyp.nb_bufs * hyp.pages_per_buf * ZCD_PAGE_SIZE;
+	/* hugetlbfs maps whole huge pages. */
+	if (fstat(SIM_GUEST_POOL_FD, &sb) == 0 && sb.st_blksize > ZCD_PAGE_SIZE)
+		pool_bytes = (pool_bytes + (size_t)sb.st_blksize - 1) / (size_t)sb.st_blksize *
+			     (size_t)sb.st_blksize;
+	pool = mmap(NULL, pool_bytes, PROT_READ, MAP_SHARED, SIM_GUEST_POOL_FD, 0);
 	if (pool == MAP_FAILED) {
 		fprintf(stderr, PROGRAM ": cannot map the pool: %s\n", strerror(errno));
 		return -1;
