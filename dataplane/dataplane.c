@@ -414,18 +414,21 @@ static bool revoke_stray(struct zcd_dataplane *dp, uint16_t vm, uint32_t id, uin
  * at the generation it has, as the previous run's ledger says; what the
  * guest can reach without the ledger's say-so is revoked.  Counted as
  * kept instead of taken back (or lost, for a frame being handed over).
+ * 0, or -1 (logged) if there was no memory to do so: nothing may start
+ * while a guest can reach a buffer the pool would hand out.
  */
-static void reattach_vms(struct zcd_dataplane *dp)
+static int reattach_vms(struct zcd_dataplane *dp)
 {
 	struct zcd_state *st = dp->state;
 	struct zcd_hv_return *held;
 
 	if (st->previous_ledger == NULL || dp->hv_ops->vm_reattach == NULL)
 		goto out;
+	/* A guest reaches at most one buffer per grant slot, one per credit. */
 	held = rte_malloc("zcd_reattach", ZCD_CREDITS_MAX * sizeof(*held), 0);
 	if (held == NULL) {
-		ZCD_LOG(WARNING, "out of DPDK memory: guests that ran on lose what they held\n");
-		goto out;
+		ZCD_LOG(ERR, "out of DPDK memory to take over the guests that ran on\n");
+		return -1;
 	}
 	for (uint16_t v = 0; v < dp->nb_vms; v++) {
 		struct zcd_vm_state *vs = &dp->vms[v];
@@ -456,8 +459,8 @@ static void reattach_vms(struct zcd_dataplane *dp)
 		}
 		vs->outstanding += kept + copies;
 		if (n != 0 || copies != 0)
-			ZCD_LOG(INFO, "%s: its guest ran on: %u buffers and %u copy pages kept%s\n",
-				name, kept, copies, strays == 0 ? "" : "; it could reach more:");
+			ZCD_LOG(INFO, "%s: its guest ran on: %u buffers and %u copy pages kept\n",
+				name, kept, copies);
 		if (strays != 0)
 			ZCD_LOG(WARNING, "%s: %u buffers its guest could reach were not its own: "
 				"revoked, %u of them once the guest lets go\n", name, strays, mapped);
@@ -465,6 +468,7 @@ static void reattach_vms(struct zcd_dataplane *dp)
 	rte_free(held);
 out:
 	zcd_state_forget_previous(st);
+	return 0;
 }
 
 /* The buffers VMs kept across a restart leave the device's DMA table. */
@@ -585,7 +589,8 @@ int zcd_dataplane_init(struct zcd_dataplane *dp, struct zcd_config *cfg, struct 
 		}
 	}
 	if (state != NULL) {
-		reattach_vms(dp);
+		if (reattach_vms(dp) != 0)
+			return -1;
 		state_report(dp);
 	}
 

@@ -151,21 +151,13 @@ static int set_views(struct sim_vm *vm)
 	return 0;
 }
 
-void sim_vmfile_release(struct zcd_hv *hv, struct sim_vm *vm)
+/* Unmap and close vm's file and drop every view of it. */
+static void unmap_file(struct sim_vm *vm)
 {
-	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
-
-	sim_guest_forget(vm);
 	if (vm->file != NULL)
 		munmap(vm->file, vm->file->bytes);
-	if (vm->file_fd >= 0) {
+	if (vm->file_fd >= 0)
 		close(vm->file_fd);
-		/* Nothing in it is needed any more: the next run starts afresh. */
-		if (hv->keep[0] != '\0') {
-			vm_file_path(hv, vm->name, path, sizeof(path));
-			unlink(path);
-		}
-	}
 	free(vm->slot_buf);
 	free(vm->free_slots);
 	zcd_copy_slots_fini(&vm->copies);
@@ -176,6 +168,19 @@ void sim_vmfile_release(struct zcd_hv *hv, struct sim_vm *vm)
 	vm->area = NULL;
 	vm->slot_buf = NULL;
 	vm->free_slots = NULL;
+}
+
+void sim_vmfile_release(struct zcd_hv *hv, struct sim_vm *vm)
+{
+	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
+
+	sim_guest_forget(vm);
+	/* Nothing in it is needed any more: the next run starts afresh. */
+	if (vm->file_fd >= 0 && hv->keep[0] != '\0') {
+		vm_file_path(hv, vm->name, path, sizeof(path));
+		unlink(path);
+	}
+	unmap_file(vm);
 	vm->reattached = false;
 	vm->was_connected = false;
 }
@@ -317,14 +322,7 @@ int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm)
 release:
 	/* Its guest, if it runs, is stopped with the file. */
 	sim_guest_forget(vm);
-	munmap(vm->file, want.bytes);
-	close(vm->file_fd);
-	free(vm->slot_buf);
-	free(vm->free_slots);
-	vm->file = NULL;
-	vm->file_fd = -1;
-	vm->slot_buf = NULL;
-	vm->free_slots = NULL;
+	unmap_file(vm);
 retire:
 	retire_file(path);
 	return -1;

@@ -1048,6 +1048,28 @@ static void die_serving(struct fixture *f, const char *keep, int fd)
 	_exit(0);
 }
 
+/* die_serving in a child; returns its guest's pid, which runs on. */
+static pid_t backend_dies(struct fixture *f, const char *keep)
+{
+	int pipe_fds[2], status = -1;
+	pid_t child, guest = 0;
+
+	if (pipe(pipe_fds) != 0) {
+		CHECK(!"pipe");
+		return 0;
+	}
+	child = fork();
+	if (child == 0)
+		die_serving(f, keep, pipe_fds[1]);
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	CHECK(guest > 0 && kill(guest, 0) == 0);
+	return guest;
+}
+
 /*
  * A guest outlives the backend that served it (a file under a keep
  * prefix) and the next backend on that prefix takes it over with what it
@@ -1061,13 +1083,12 @@ static void test_reattach(void)
 	char keep[96], path[128], err[256];
 	struct zcd_handoff item;
 	struct fixture f;
-	pid_t child, guest = 0;
 	uint32_t copies = 0, ids[6] = {0, 1, 2, 3, 4, 5};
 	bool revoked[6];
-	int pipe_fds[2], status = -1;
 	unsigned n;
+	pid_t guest;
 
-	if (fixture_open(&f, 1, 16, 32, 1, 0, true, false) != 0 || pipe(pipe_fds) != 0) {
+	if (fixture_open(&f, 1, 16, 32, 1, 0, true, false) != 0) {
 		CHECK(!"fixture");
 		fixture_close(&f);
 		return;
@@ -1075,15 +1096,7 @@ static void test_reattach(void)
 	snprintf(keep, sizeof(keep), "%s/state", f.dir);
 	f.ops->destroy(f.hv);
 	f.hv = NULL;
-	child = fork();
-	if (child == 0)
-		die_serving(&f, keep, pipe_fds[1]);
-	CHECK(child > 0 && waitpid(child, &status, 0) == child);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
-	close(pipe_fds[0]);
-	close(pipe_fds[1]);
-	CHECK(guest > 0 && kill(guest, 0) == 0); /* it ran on */
+	guest = backend_dies(&f, keep);
 
 	f.cfg->vms[0].sim.hold = 4;
 	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
@@ -1126,14 +1139,7 @@ static void test_reattach(void)
 	CHECK_EQ(pcap_records(path), 11);
 
 	/* Another credit count: the old guest cannot be served; a new one starts. */
-	CHECK(pipe(pipe_fds) == 0);
-	child = fork();
-	if (child == 0)
-		die_serving(&f, keep, pipe_fds[1]);
-	CHECK(child > 0 && waitpid(child, &status, 0) == child);
-	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
-	close(pipe_fds[0]);
-	close(pipe_fds[1]);
+	guest = backend_dies(&f, keep);
 	f.cfg->vms[0].credits = 8;
 	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
 	CHECK(f.hv != NULL);
@@ -1149,14 +1155,7 @@ static void test_reattach(void)
 	/* A VM the next configuration does not have: its guest is stopped at once. */
 	f.ops->destroy(f.hv);
 	f.hv = NULL;
-	CHECK(pipe(pipe_fds) == 0);
-	child = fork();
-	if (child == 0)
-		die_serving(&f, keep, pipe_fds[1]);
-	CHECK(child > 0 && waitpid(child, &status, 0) == child);
-	CHECK_EQ(read(pipe_fds[0], &guest, sizeof(guest)), (ssize_t)sizeof(guest));
-	close(pipe_fds[0]);
-	close(pipe_fds[1]);
+	guest = backend_dies(&f, keep);
 	snprintf(f.cfg->vms[0].name, sizeof(f.cfg->vms[0].name), "other");
 	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
 	CHECK(f.hv != NULL);
