@@ -4,8 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define PCAP_MAGIC_USEC 0xa1b2c3d4U
@@ -33,8 +33,13 @@ struct pcap_record_header {
 };
 _Static_assert(sizeof(struct pcap_record_header) == 16, "pcap record header is 16 bytes");
 
+/* Larger than the largest record, so that every record fits whole. */
+#define SINK_BUFFER_BYTES (256u * 1024)
+
 struct zcd_pcap_sink {
-	FILE *file;
+	int fd;
+	uint8_t *buf; /* whole records not written yet */
+	size_t used;
 	int first_error; /* errno of the first failed write, 0 if none */
 };
 
@@ -70,21 +75,17 @@ int zcd_pcap_sink_create(const char *path, bool append)
 struct zcd_pcap_sink *zcd_pcap_sink_adopt(int fd)
 {
 	struct zcd_pcap_sink *sink = calloc(1, sizeof(*sink));
-	int saved_errno;
 
-	if (sink == NULL)
-		goto fail;
-	sink->file = fdopen(fd, "ab");
-	if (sink->file == NULL)
-		goto fail;
+	if (sink != NULL)
+		sink->buf = malloc(SINK_BUFFER_BYTES);
+	if (sink == NULL || sink->buf == NULL) {
+		free(sink);
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	sink->fd = fd;
 	return sink;
-
-fail:
-	saved_errno = errno;
-	free(sink);
-	close(fd);
-	errno = saved_errno;
-	return NULL;
 }
 
 struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
@@ -92,6 +93,24 @@ struct zcd_pcap_sink *zcd_pcap_sink_open(const char *path)
 	int fd = zcd_pcap_sink_create(path, false);
 
 	return fd < 0 ? NULL : zcd_pcap_sink_adopt(fd);
+}
+
+/* Write out what is buffered: whole records only. */
+static void flush(struct zcd_pcap_sink *sink)
+{
+	size_t done = 0;
+
+	while (done < sink->used && sink->first_error == 0) {
+		ssize_t n = write(sink->fd, sink->buf + done, sink->used - done);
+
+		if (n > 0)
+			done += (size_t)n;
+		else if (n == 0)
+			sink->first_error = EIO;
+		else if (errno != EINTR)
+			sink->first_error = errno;
+	}
+	sink->used = 0;
 }
 
 int zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
@@ -104,24 +123,27 @@ int zcd_pcap_sink_write(struct zcd_pcap_sink *sink, const struct timespec *ts,
 		.origlen = length,
 	};
 
-	if (sink->first_error == 0) {
-		errno = 0;
-		if (fwrite(&record, sizeof(record), 1, sink->file) == 1 &&
-		    fwrite(frame, 1, length, sink->file) == length)
-			return 0;
-		sink->first_error = errno ? errno : EIO;
+	if (sink->used + sizeof(record) + length > SINK_BUFFER_BYTES)
+		flush(sink);
+	if (sink->first_error != 0) {
+		errno = sink->first_error;
+		return -1;
 	}
-	errno = sink->first_error;
-	return -1;
+	memcpy(sink->buf + sink->used, &record, sizeof(record));
+	memcpy(sink->buf + sink->used + sizeof(record), frame, length);
+	sink->used += sizeof(record) + length;
+	return 0;
 }
 
 int zcd_pcap_sink_close(struct zcd_pcap_sink *sink)
 {
-	int error = sink->first_error;
+	int error;
 
-	errno = 0;
-	if (fclose(sink->file) != 0 && error == 0)
-		error = errno ? errno : EIO;
+	flush(sink);
+	error = sink->first_error;
+	if (close(sink->fd) != 0 && error == 0)
+		error = errno;
+	free(sink->buf);
 	free(sink);
 	if (error != 0) {
 		errno = error;

@@ -4,6 +4,10 @@
  * and zcdemux-guest's pcap sink): magic 0xa1b2c3d4 in host byte order,
  * version 2.4, snaplen 65535, Ethernet (linktype 1), microsecond timestamps.
  * Plain C, no DPDK: it is linked into the domU tool too.
+ *
+ * Records are buffered and reach the file whole: a writer killed at any
+ * moment leaves a file of whole records (those still buffered are lost),
+ * which another writer can append to.
  */
 #ifndef ZCDEMUX_HV_PCAP_SINK_H
 #define ZCDEMUX_HV_PCAP_SINK_H

@@ -185,12 +185,12 @@ int sim_guest_adopt(struct sim_vm *vm, pid_t pid, const char *file_path)
 	return 0;
 }
 
-void sim_guest_stop(struct sim_vm *vm)
+int sim_guest_stop(struct sim_vm *vm)
 {
-	int status;
+	int status = -1;
 
 	if (vm->guest_pidfd < 0)
-		return;
+		return -1;
 	atomic_store_explicit(&vm->file->stop, 1, memory_order_release);
 	sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
 	if (!exited(vm, SIM_GUEST_STOP_MS, &status)) {
@@ -198,7 +198,7 @@ void sim_guest_stop(struct sim_vm *vm)
 			"killing it\n", vm->name, SIM_GUEST_STOP_MS);
 		pidfd_send_signal(vm->guest_pidfd, SIGKILL, NULL, 0);
 		exited(vm, SIM_GUEST_STOP_MS, &status);
-		return;
+		return status;
 	}
 	if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		fprintf(stderr, "zcdemux: %s: the simulated guest exited with status %d\n",
@@ -206,6 +206,7 @@ void sim_guest_stop(struct sim_vm *vm)
 	else if (status != -1 && WIFSIGNALED(status))
 		fprintf(stderr, "zcdemux: %s: the simulated guest was killed by signal %d\n",
 			vm->name, WTERMSIG(status));
+	return status;
 }
 
 int sim_guest_start(struct zcd_hv *hv, struct sim_vm *vm, char *err, size_t errlen)

@@ -11,10 +11,12 @@
  * most one futex wake per handoff).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../backends.h"
@@ -453,11 +455,34 @@ static uint32_t sim_features(const struct zcd_hv *hv)
 	return ZCD_HV_F_REMAP | ZCD_HV_F_PARALLEL_VMS;
 }
 
-/* The guest said it left (reboot_every), and poll_events has not told yet. */
+/*
+ * Guests whose process exited without saying it left (killed, crashed):
+ * one poll over the pidfds of every guest that is expected to run.
+ */
+static void sim_find_dead_guests(struct zcd_hv *hv)
+{
+	struct pollfd pfd[ZCD_MAX_VMS];
+	unsigned vm_of[ZCD_MAX_VMS], n = 0;
+
+	for (unsigned i = 0; i < hv->nb_vms; i++) {
+		const struct sim_vm *vm = &hv->vms[i];
+
+		if (vm->connected && vm->guest_pidfd >= 0 && !vm->left_reported && !vm->died) {
+			pfd[n] = (struct pollfd){.fd = vm->guest_pidfd, .events = POLLIN};
+			vm_of[n++] = i;
+		}
+	}
+	if (n == 0 || poll(pfd, n, 0) <= 0)
+		return;
+	for (unsigned k = 0; k < n; k++)
+		hv->vms[vm_of[k]].died = pfd[k].revents != 0;
+}
+
+/* The guest left (reboot_every) or died, and poll_events has not told yet. */
 static bool sim_guest_left(struct sim_vm *vm)
 {
 	if (!vm->connected || vm->left_reported || vm->status == NULL ||
-	    !atomic_load_explicit(&vm->status->left, memory_order_acquire))
+	    (!vm->died && !atomic_load_explicit(&vm->status->left, memory_order_acquire)))
 		return false;
 	vm->left_reported = true;
 	return true;
@@ -467,6 +492,8 @@ static bool sim_guest_left(struct sim_vm *vm)
 static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsigned max)
 {
 	unsigned n = 0;
+
+	sim_find_dead_guests(hv);
 
 	for (unsigned i = 0; i < hv->nb_vms && n < max; i++) {
 		struct sim_vm *vm = &hv->vms[i];
@@ -487,23 +514,32 @@ static unsigned sim_poll_events(struct zcd_hv *hv, struct zcd_hv_event *ev, unsi
 }
 
 /*
- * Everything the VM held is back.  A guest that left (reboot_every) is
- * replaced by a new one on a fresh ring, writing on into the same sink;
- * one that broke its ring runs on, cut off, until shutdown.
+ * Everything the VM held is back.  A guest that left (reboot_every) or
+ * died is replaced by a new one on a fresh ring, writing on into the same
+ * sink (as a VM that reboots); one that broke its ring runs on, cut off,
+ * until shutdown.
  */
 static void sim_vm_let_go(struct zcd_hv *hv, unsigned vm_index)
 {
 	struct sim_vm *vm;
 	char err[256];
+	int status;
 
 	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].left_reported)
 		return;
 	vm = &hv->vms[vm_index];
-	sim_guest_stop(vm); /* it is exiting by itself */
+	/* It is exiting by itself, or gone: this logs how it ended. */
+	status = sim_guest_stop(vm);
 	vm->connected = false;
 	vm->left_reported = false;
 	sim_vmfile_release(hv, vm);
 	atomic_store(&vm->ring_broken, false);
+	/* One that failed would fail again: it stays down. */
+	if (vm->died && status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "zcdemux: %s: not starting another simulated guest\n", vm->name);
+		return;
+	}
+	vm->died = false;
 	if (sim_vm_start(hv, vm, err, sizeof(err)) != 0)
 		fprintf(stderr, "zcdemux: %s\n", err);
 }

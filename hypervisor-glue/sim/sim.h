@@ -43,7 +43,8 @@ struct sim_vm {
 	bool up_to_report; /* dataplane: connected, not yet told by poll_events */
 	atomic_bool ring_broken; /* the guest wrote impossible indices: cut it off */
 	atomic_bool down_to_report; /* ring_broken or cut off, not yet told by poll_events */
-	bool left_reported; /* the guest's "left" was told by poll_events */
+	bool left_reported; /* the guest left or died, and poll_events told */
+	bool died; /* its process exited without leaving (killed, crashed) */
 	bool was_connected; /* dataplane: resources below exist */
 
 	/* The VM file, mapped (see shared.h), and the backend's views of it. */
@@ -133,9 +134,10 @@ int sim_guest_adopt(struct sim_vm *vm, pid_t pid, const char *file_path);
 
 /*
  * Ask vm's guest to stop and wait for it to exit, killing it if it does
- * not in SIM_GUEST_STOP_MS.  Logs an exit that was not clean.
+ * not in SIM_GUEST_STOP_MS.  Logs an exit that was not clean.  Returns its
+ * wait status, or -1 if unknown (not this process's child, or no guest).
  */
-void sim_guest_stop(struct sim_vm *vm);
+int sim_guest_stop(struct sim_vm *vm);
 
 /* No longer watch vm's guest (it exited, or is left to run). */
 void sim_guest_forget(struct sim_vm *vm);

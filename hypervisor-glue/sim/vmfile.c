@@ -227,7 +227,9 @@ int sim_vmfile_create(struct zcd_hv *hv, struct sim_vm *vm)
 		retire_file(path);
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	} else {
-		fd = memfd_create("zcdemux-sim-vm", MFD_CLOEXEC);
+		/* Named, so that /proc/<guest>/fd/3 says whose it is. */
+		snprintf(path, sizeof(path), "zcdemux-sim-%s", vm->name);
+		fd = memfd_create(path, MFD_CLOEXEC);
 	}
 	/* Guest memory starts zeroed, like any page a guest allocates. */
 	if (fd < 0 || ftruncate(fd, (off_t)layout.bytes) != 0 ||

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Integration tests of the state file, run by run.py (as root: frames come
-over a veth pair in a private network namespace, read by net_af_packet, at
-a bounded rate, so that the kill lands mid-stream).
+"""Integration tests of processes killed mid-stream, run by run.py (as root:
+frames come over a veth pair in a private network namespace, read by
+net_af_packet, at a bounded rate, so that the kill lands mid-stream).
 
   restart_kill9     4000 frames round robin to three VMs: vm1 returns every
                     buffer at once, vm2's guest keeps its last 16, vm3's
@@ -29,6 +29,16 @@ a bounded rate, so that the kill lands mid-stream).
                     mount of its own, with huge pages reserved for it (given
                     back afterwards).  The note says how long the takeover
                     took (kill to "running"), not checked.
+  guest_killed      the same traffic and VMs, no state file; half way,
+                    vm2's guest process is killed with SIGKILL while it holds
+                    its last 16 buffers.  zcdemux must say so, take back what
+                    it held, start a new guest for vm2 and carry on: every
+                    frame received is delivered or counted, each VM's sink
+                    holds its frames in order, none twice, byte for byte
+                    (vm2's lacks what the killed guest had not written out
+                    yet); vm1's and vm3's guests are the ones they started
+                    with and their sinks hold every frame delivered to them;
+                    the pool is whole at the end and the exit status 0.
   state_no_space    --state on a 64 KiB tmpfs, too small for the file:
                     zcdemux stops before anything starts (exit status 1),
                     saying so, rather than die of SIGBUS later.
@@ -207,19 +217,13 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if not 0 < rx <= FRAMES:
         probs.append(f"port rx {rx} of {FRAMES} sent")
 
-    by_seq = dict(enumerate(frames))
-    seen = 0
+    sink_probs, held = _sink_problems(run, frames, {v: [runs[r]["sinks"][v] for r in ("a", "b")]
+                                                   for v in ORDER})
+    probs += sink_probs
     for v in ORDER:
-        recs = _records(runs["a"]["sinks"][v]) + _records(runs["b"]["sinks"][v])
-        seqs = [zcdgen.seq_from_frame(rec[4]) for rec in recs]
-        seen += len(seqs)
-        if any(sq is None or by_seq.get(sq) != rec[4] for sq, rec in zip(seqs, recs)):
-            probs.append(f"{v}: a frame in its sinks differs from every frame sent")
-        order = run.in_order_problem(seqs, [sq for sq in range(FRAMES) if ORDER[sq % 3] == v])
-        if order:
-            probs.append(f"{v}'s sinks, both runs: {order}")
-        if len(seqs) > vms[v]["rx_packets"]:
-            probs.append(f"{v}: {len(seqs)} frames in its sinks, {vms[v]['rx_packets']} delivered")
+        if held[v] > vms[v]["rx_packets"]:
+            probs.append(f"{v}: {held[v]} frames in its sinks, {vms[v]['rx_packets']} delivered")
+    seen = sum(held.values())
     vm3 = vms["vm3"]
     if vm3["reclaimed"] != vm3["remapped"] or vm3["returned"] != 0:
         probs.append(f"vm3 (never returns): reclaimed {vm3['reclaimed']}, remapped "
@@ -242,6 +246,117 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if takeover is not None:
         note += f"; up again {takeover:.2f} s after the kill"
     return run.Outcome(name, probs, elapsed, note)
+
+
+def _guest_pid(vm: str) -> int:
+    """The pid of the simulated guest of VM vm (its VM file, a memfd named
+    after the VM, is its fd 3), or 0."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/3").startswith(f"/memfd:zcdemux-sim-{vm} "):
+                return int(pid)
+        except OSError:
+            pass
+    return 0
+
+
+def _sink_problems(run, frames: list, sinks: dict) -> tuple:
+    """What is wrong with the VMs' sinks (their frames in order, none twice,
+    byte for byte), and how many frames each holds."""
+    probs, held = [], {}
+    by_seq = dict(enumerate(frames))
+    for v in ORDER:
+        recs = []
+        for path in sinks[v]:
+            recs += _records(path)
+        seqs = [zcdgen.seq_from_frame(rec[4]) for rec in recs]
+        held[v] = len(seqs)
+        if any(sq is None or by_seq.get(sq) != rec[4] for sq, rec in zip(seqs, recs)):
+            probs.append(f"{v}: a frame in its sinks differs from every frame sent")
+        order = run.in_order_problem(seqs, [sq for sq in range(len(frames)) if ORDER[sq % 3] == v])
+        if order:
+            probs.append(f"{v}'s sinks: {order}")
+    return probs, held
+
+
+def test_guest_killed(ctx, run, name: str) -> "run.Outcome":
+    if os.geteuid() != 0:
+        return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
+    wd = run.fresh_dir(os.path.join(ctx.work, name))
+    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(MACS[ORDER[seq % 3]]),
+                                 64 + (seq * 37) % 1400) for seq in range(FRAMES)]
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, frames)
+    sinks = {v: os.path.join(wd, f"{v}.pcap") for v in ORDER}
+    config = os.path.join(wd, "zcdemux.yaml")
+    with open(config, "w") as fh:
+        fh.write(_config("net_af_packet0,iface=zcdb,framecnt=4096", sinks))
+    probs, res, killed = [], None, 0
+    t0 = time.monotonic()
+    with run._VethNs(name) as net:
+        d = run._NsDaemon(ctx, name, wd, net, config)
+        try:
+            err = d.start()
+            if err:
+                probs.append(err)
+            else:
+                others = {v: _guest_pid(v) for v in ("vm1", "vm3")}
+                replay = subprocess.Popen(
+                    net.cmd([run.REPLAY, "--rate", str(RATE), "zcda", traffic]),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                time.sleep(FRAMES / RATE / 2)
+                killed = _guest_pid("vm2")
+                if killed == 0:
+                    probs.append("no process has vm2's VM file on fd 3")
+                else:
+                    os.kill(killed, signal.SIGKILL)
+                _, errout = replay.communicate(timeout=ctx.timeout)
+                if replay.returncode != 0:
+                    probs.append(f"zcd-replay failed: {errout.strip()}")
+                d.wait_quiet(ctx.timeout / 2)
+                if {v: _guest_pid(v) for v in ("vm1", "vm3")} != others:
+                    probs.append(f"vm1's or vm3's guest changed (was {others})")
+        finally:
+            res = d.stop()
+    elapsed = time.monotonic() - t0
+    if res is None or probs:
+        return run.Outcome(name, probs, elapsed)
+    probs += run.sanitizer_problems(res)
+    if res.timed_out or res.rc != 0:
+        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
+                           elapsed)
+    try:
+        with open(d.stats) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError) as ex:
+        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed)
+    for line in ("zcdemux: vm2: the simulated guest was killed by signal 9",
+                 "zcdemux: vm2: guest gone or cut off; taking back "):
+        if line not in res.stderr:
+            probs.append(f"no '{line}' line:\n{run.tail(res.stderr)}")
+    vms = {v["name"]: v for v in st["vms"]}
+    delivered = sum(v["rx_packets"] for v in vms.values())
+    dropped = sum(v["dropped_no_credit"] + v["dropped_disconnected"] for v in vms.values()) + \
+        sum(st["drops"].values())
+    rx = st["ports"][0]["rx_packets"]
+    if rx != delivered + dropped:
+        probs.append(f"port rx {rx} != delivered {delivered} + dropped {dropped}")
+    if [vms[v]["connects"] for v in ORDER] != [1, 2, 1]:
+        probs.append(f"connects {[vms[v]['connects'] for v in ORDER]}, expected [1, 2, 1]")
+    if vms["vm2"]["reclaimed"] == 0:
+        probs.append("vm2: nothing taken back, but its guest held buffers when it was killed")
+    sink_probs, held = _sink_problems(run, frames, {v: [sinks[v]] for v in ORDER})
+    probs += sink_probs
+    for v in ("vm1", "vm3"):
+        if held[v] != vms[v]["rx_packets"]:
+            probs.append(f"{v}: {held[v]} frames in its sink, {vms[v]['rx_packets']} delivered")
+    if not 0 < held["vm2"] <= vms["vm2"]["rx_packets"]:
+        probs.append(f"vm2: {held['vm2']} frames in its sink, {vms['vm2']['rx_packets']} delivered")
+    probs += run.check_pool(st)
+    return run.Outcome(name, probs, elapsed,
+                       f"rx {rx} of {FRAMES}; vm2's guest (pid {killed}) killed: "
+                       f"{vms['vm2']['reclaimed']} taken back, {held['vm2']} of "
+                       f"{vms['vm2']['rx_packets']} delivered frames in its sink")
 
 
 def test_no_space(ctx, run, name: str) -> "run.Outcome":

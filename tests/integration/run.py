@@ -1501,6 +1501,8 @@ def main(argv=None) -> int:
         ctx, sys.modules[__name__], "restart_kill9", False)))
     tests.append(("standby_takeover", lambda: restart_test.test_restart(
         ctx, sys.modules[__name__], "standby_takeover", True)))
+    tests.append(("guest_killed", lambda: restart_test.test_guest_killed(
+        ctx, sys.modules[__name__], "guest_killed")))
     tests.append(("state_no_space", lambda: restart_test.test_no_space(
         ctx, sys.modules[__name__], "state_no_space")))
     tests.append(("af_packet_vlans", lambda: test_af_packet(ctx, "af_packet_vlans", "vlans")))

@@ -869,6 +869,69 @@ static void test_events_and_features(void)
 	fixture_close(&f);
 }
 
+/* Is process pid gone (or a zombie of ours, reaped here)? */
+static bool process_gone(pid_t pid)
+{
+	for (unsigned ms = 0; ms < WAIT_LIMIT_MS; ms++) {
+		if (kill(pid, 0) != 0 || waitpid(pid, NULL, WNOHANG) == pid)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/* Wait for the next event of VM vm, up to WAIT_LIMIT_MS; false if none came. */
+static bool wait_event(struct fixture *f, unsigned vm, struct zcd_hv_event *ev)
+{
+	for (unsigned ms = 0; ms < WAIT_LIMIT_MS; ms++) {
+		if (f->ops->poll_events(f->hv, ev, 1) == 1 && ev->vm == vm)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/*
+ * A guest process killed while it holds buffers is reported gone, once;
+ * once they are revoked a new guest starts (the VM reboots), and the
+ * other VM's guest is the same process throughout.
+ */
+static void test_guest_killed(void)
+{
+	struct zcd_handoff items[3];
+	struct zcd_hv_event ev;
+	struct fixture f;
+	uint32_t ids[3] = {0, 1, 2};
+	bool revoked[3];
+	pid_t killed, other;
+
+	if (fixture_open(&f, 2, 8, 16, 1, 0x1, false, true) != 0) {
+		CHECK(!"fixture");
+		fixture_close(&f);
+		return;
+	}
+	CHECK(wait_event(&f, 0, &ev) && ev.kind == ZCD_HV_VM_UP);
+	CHECK(wait_event(&f, 1, &ev) && ev.kind == ZCD_HV_VM_UP);
+	killed = sim_vm_of(&f, 0)->guest_pid;
+	other = sim_vm_of(&f, 1)->guest_pid;
+	for (uint32_t i = 0; i < 3; i++)
+		items[i] = remap_item(&f, NULL, i, 1, 0, 64);
+	CHECK_EQ(f.ops->handoff(f.hv, 0, items, 3), 3);
+	CHECK(wait_rx_packets(&f, 0, 3)); /* stalled: it holds all three */
+	CHECK_EQ(kill(killed, SIGKILL), 0);
+	CHECK(wait_event(&f, 0, &ev) && ev.kind == ZCD_HV_VM_DOWN);
+	CHECK_EQ(f.ops->poll_events(f.hv, &ev, 1), 0);
+	CHECK_EQ(f.ops->revoke(f.hv, 0, ids, 3, revoked), 3);
+	f.ops->vm_release(f.hv, 0);
+	CHECK(process_gone(killed));
+	CHECK(wait_event(&f, 0, &ev) && ev.kind == ZCD_HV_VM_UP);
+	CHECK(sim_vm_of(&f, 0)->guest_pid > 0 && sim_vm_of(&f, 0)->guest_pid != killed);
+	CHECK_EQ(vm_stats(&f, 0).connects, 2);
+	CHECK_EQ(sim_vm_of(&f, 1)->guest_pid, other);
+	CHECK_EQ(vm_stats(&f, 1).connects, 1);
+	fixture_close(&f);
+}
+
 /*
  * A guest that writes an impossible consumer index gets nothing more, and
  * poll_events reports it gone, once; the other VM is not affected.
@@ -1005,17 +1068,6 @@ static void test_hold_and_credit_cut(void)
 	CHECK_EQ(sim_vm_of(&f, 0)->ring.hdr->credit_limit, 16);
 	CHECK(f.ops->vm_drained(f.hv, 0));
 	fixture_close(&f);
-}
-
-/* Is process pid gone (or a zombie of ours, reaped here)? */
-static bool process_gone(pid_t pid)
-{
-	for (unsigned ms = 0; ms < WAIT_LIMIT_MS; ms++) {
-		if (kill(pid, 0) != 0 || waitpid(pid, NULL, WNOHANG) == pid)
-			return true;
-		sleep_ms(1);
-	}
-	return false;
 }
 
 /*
@@ -1244,6 +1296,7 @@ int main(void)
 	test_hostile_copy_returns();
 	test_guest_checks_descriptors();
 	test_disconnect_drains();
+	test_guest_killed();
 	test_reattach();
 	test_instant_return();
 	test_broken_ring_reported_down();
