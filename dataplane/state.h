@@ -43,8 +43,9 @@
  * generation (zcd_state_previously_held): they stay GRANTED at their old
  * generation, out of the free pool and the device's DMA table, and count
  * as kept instead of taken back (or, for a frame being handed over as the
- * process died, as delivered instead of lost).  What a guest can reach
- * without the ledger's say-so is revoked before anything starts.
+ * process died whose descriptor the guest can see, as delivered instead of
+ * lost).  What a guest can reach without the ledger's say-so is revoked
+ * before anything starts.
  */
 #ifndef ZCDEMUX_STATE_H
 #define ZCDEMUX_STATE_H

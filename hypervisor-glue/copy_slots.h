@@ -19,6 +19,7 @@ struct zcd_copy_slot_state {
 	uint32_t generation;
 	uint32_t length; /* bytes of the last frame written to the slot */
 	uint32_t outstanding; /* lent to the guest */
+	uint32_t ring_pos; /* rx ring index of the descriptor that lent it (set by the backend) */
 };
 
 struct zcd_copy_slots {

@@ -19,6 +19,9 @@
  *                  maps, or SIM_NO_SLOT (the "hypervisor's" p2m)
  *     generations  credits x uint32_t: the generation each slot's buffer
  *                  was handed over with
+ *     positions    credits x uint32_t: the rx ring index of the descriptor
+ *                  that handed it over (not published yet if at or past
+ *                  the ring's producer index)
  *     copy slots   credits x struct zcd_copy_slot_state
  *     ---- guest memory from here: the guest maps it read-write ----
  *     status page  struct sim_guest_status: the guest's counters and state
@@ -40,7 +43,7 @@
 #include "../copy_slots.h"
 
 #define SIM_VM_FILE_MAGIC 0x4d56474d4953445aULL /* "ZDSIMGVM" little-endian */
-#define SIM_VM_FILE_VERSION 1U
+#define SIM_VM_FILE_VERSION 2U
 #define SIM_NO_SLOT UINT32_MAX
 #define SIM_HOSTILE_GROUP 4U /* a hostile guest's entries per return */
 #define SIM_GUEST_WAIT_MS 20 /* longest sleep of an idle guest between checks */
@@ -71,6 +74,7 @@ struct sim_vm_file {
 	uint64_t bytes; /* the whole file */
 	uint64_t grants_off;
 	uint64_t grant_gens_off;
+	uint64_t grant_pos_off;
 	uint64_t copy_state_off;
 	uint64_t guest_off; /* first byte the guest may write: the status page */
 	uint64_t ring_off;
@@ -117,6 +121,11 @@ static inline uint32_t *sim_grants(const struct sim_vm_file *f)
 static inline uint32_t *sim_grant_generations(const struct sim_vm_file *f)
 {
 	return (uint32_t *)((uint8_t *)f + f->grant_gens_off);
+}
+
+static inline uint32_t *sim_grant_positions(const struct sim_vm_file *f)
+{
+	return (uint32_t *)((uint8_t *)f + f->grant_pos_off);
 }
 
 static inline struct zcd_copy_slot_state *sim_copy_states(const struct sim_vm_file *f)

@@ -220,8 +220,9 @@ static int sim_map_buffer(struct zcd_hv *hv, struct sim_vm *vm, const struct zcd
 	slot = vm->free_slots[--vm->nb_free_slots];
 	vm->slot_buf[slot] = item->buf_id;
 	hv->slot_of_buf[item->buf_id] = slot;
-	/* The generation first: a later zcdemux reads both from the file. */
+	/* These first: a later zcdemux reads them with the slot from the file. */
 	sim_grant_generations(vm->file)[slot] = item->generation;
+	sim_grant_positions(vm->file)[slot] = vm->ring.rx_prod;
 	atomic_store_explicit((_Atomic uint32_t *)&vm->grants[slot], item->buf_id,
 			      memory_order_release);
 	*desc = (struct zcd_rx_desc){
@@ -246,6 +247,7 @@ static int sim_copy_frame(struct sim_vm *vm, const struct zcd_handoff *item,
 	if (item->length == 0 || item->length > ppb * ZCD_PAGE_SIZE || vm->copies.nb_free == 0)
 		return -1;
 	zcd_copy_slots_fill(&vm->copies, item, desc);
+	vm->copies.slot[desc->buf_id].ring_pos = vm->ring.rx_prod;
 	desc->handle = vm->file->copy_base + desc->buf_id * ppb;
 	desc->nr_pages = (uint16_t)ppb;
 	return 0;

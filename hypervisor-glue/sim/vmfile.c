@@ -84,7 +84,8 @@ static void file_layout(const struct zcd_hv *hv, const struct sim_vm *vm, struct
 	f->nb_bufs = hv->pool.nb_bufs;
 	f->grants_off = ZCD_PAGE_SIZE;
 	f->grant_gens_off = f->grants_off + slot_words;
-	f->copy_state_off = f->grant_gens_off + slot_words;
+	f->grant_pos_off = f->grant_gens_off + slot_words;
+	f->copy_state_off = f->grant_pos_off + slot_words;
 	f->guest_off = round_up(f->copy_state_off +
 					(uint64_t)vm->credits * sizeof(struct zcd_copy_slot_state),
 				hv->file_align);
@@ -111,7 +112,8 @@ static bool same_layout(const struct sim_vm_file *a, const struct sim_vm_file *b
 	       a->ring_size == b->ring_size && a->copy_base == b->copy_base &&
 	       a->nb_bufs == b->nb_bufs && a->bytes == b->bytes &&
 	       a->grants_off == b->grants_off && a->grant_gens_off == b->grant_gens_off &&
-	       a->copy_state_off == b->copy_state_off && a->guest_off == b->guest_off &&
+	       a->grant_pos_off == b->grant_pos_off && a->copy_state_off == b->copy_state_off &&
+	       a->guest_off == b->guest_off &&
 	       a->ring_off == b->ring_off && a->ring_bytes == b->ring_bytes &&
 	       a->copy_off == b->copy_off && strncmp(a->name, b->name, sizeof(a->name)) == 0 &&
 	       a->stall == b->stall && a->hostile == b->hostile &&
@@ -264,18 +266,40 @@ int sim_vmfile_create(struct zcd_hv *hv, struct sim_vm *vm)
 	return 0;
 }
 
+/* Was the descriptor at rx ring index pos published (producer index prod)? */
+static bool published(uint32_t pos, uint32_t prod)
+{
+	return (int32_t)(pos - prod) < 0;
+}
+
+/* A copy slot lent by a descriptor the earlier backend never published is not lent. */
+static void resume_copies(struct sim_vm *vm)
+{
+	struct zcd_copy_slot_state *copies = sim_copy_states(vm->file);
+
+	for (uint32_t slot = 0; slot < vm->credits; slot++)
+		if (copies[slot].outstanding && !published(copies[slot].ring_pos, vm->ring.rx_prod))
+			copies[slot].outstanding = 0;
+}
+
 /*
  * The grant table as the earlier backend left it: the slots it records,
  * the free ones, and which buffer is in which slot.  An entry naming no
- * buffer of this pool, or one already in another slot, is cleared.
+ * buffer of this pool, one already in another slot, or one whose
+ * descriptor the earlier backend never published (the guest cannot know
+ * of it) is cleared.
  */
 static void resume_slots(struct zcd_hv *hv, struct sim_vm *vm)
 {
+	const uint32_t *positions = sim_grant_positions(vm->file);
+	uint32_t prod = vm->ring.rx_prod;
+
 	vm->nb_free_slots = 0;
 	for (uint32_t slot = vm->credits; slot-- > 0;) {
 		uint32_t buf = vm->grants[slot];
 
-		if (buf < hv->pool.nb_bufs && hv->slot_of_buf[buf] == SIM_NO_SLOT) {
+		if (buf < hv->pool.nb_bufs && hv->slot_of_buf[buf] == SIM_NO_SLOT &&
+		    published(positions[slot], prod)) {
 			vm->slot_buf[slot] = buf;
 			hv->slot_of_buf[buf] = slot;
 			continue;
@@ -309,8 +333,10 @@ int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm)
 	if (set_views(vm) != 0 ||
 	    atomic_load(&vm->status->attached) != SIM_ATTACH_OK || atomic_load(&vm->status->left) ||
 	    sim_guest_adopt(vm, atomic_load(&vm->status->pid), path) != 0 ||
-	    zcd_ring_resume(&vm->ring, vm->area, vm->area_bytes, vm->ring_size, vm->ring_size) != 0 ||
-	    zcd_copy_slots_init_at(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
+	    zcd_ring_resume(&vm->ring, vm->area, vm->area_bytes, vm->ring_size, vm->ring_size) != 0)
+		goto release;
+	resume_copies(vm);
+	if (zcd_copy_slots_init_at(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
 				   (uint8_t *)vm->file + want.copy_off, sim_copy_states(vm->file),
 				   true) != 0)
 		goto release;

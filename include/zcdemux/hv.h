@@ -208,7 +208,8 @@ struct zcd_hv_ops {
 	 * process on the same keep prefix served, and which ran on: the pool
 	 * buffers it can still reach, with the generation each was handed
 	 * over with (at most max, written to held), and in *copies the copy
-	 * pages it holds.  The backend serves it on from where it was; the
+	 * pages it holds; only those whose descriptors were published (the
+	 * backend ends the others' access).  The backend serves it on from where it was; the
 	 * dataplane keeps what its ledger agrees the VM held and revokes the
 	 * rest.  0 and *copies = 0 for a new guest.
 	 */

@@ -4,6 +4,7 @@
  * Where a test plays a hostile guest or backend it reaches into the shared
  * ring through the backend's private header (white-box).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -1123,6 +1124,38 @@ static pid_t backend_dies(struct fixture *f, const char *keep)
 }
 
 /*
+ * In the VM file at path, make grant slot `slot` and copy slot 0 look
+ * handed over by descriptors that were never published (at the ring's
+ * producer index).  True if done.
+ */
+static bool unpublish(const char *path, uint32_t slot)
+{
+	struct sim_vm_file hyp;
+	const struct zcd_ring_hdr *ring;
+	uint8_t *map;
+	bool done = false;
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0 || pread(fd, &hyp, sizeof(hyp), 0) != (ssize_t)sizeof(hyp)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	map = mmap(NULL, hyp.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map != MAP_FAILED) {
+		const struct sim_vm_file *f = (const struct sim_vm_file *)map;
+
+		ring = (const struct zcd_ring_hdr *)(map + f->ring_off);
+		sim_grant_positions(f)[slot] = ring->rx_prod;
+		sim_copy_states(f)[0].ring_pos = ring->rx_prod + 1;
+		done = sim_copy_states(f)[0].outstanding != 0;
+		munmap(map, hyp.bytes);
+	}
+	close(fd);
+	return done;
+}
+
+/*
  * A guest outlives the backend that served it (a file under a keep
  * prefix) and the next backend on that prefix takes it over with what it
  * holds: the same process, its grant table, the generations, its copy page
@@ -1203,6 +1236,31 @@ static void test_reattach(void)
 	CHECK(sim_vm_of(&f, 0)->guest_pid != guest);
 	CHECK_EQ(f.ops->vm_reattach(f.hv, 0, held, 16, &copies), 0);
 	CHECK_EQ(copies, 0);
+
+	/*
+	 * Killed between writing descriptors and publishing them: a buffer and
+	 * a copy page whose descriptors the guest never saw are not its own.
+	 * (White-box: the positions in the file say so, as if the earlier
+	 * backend had died there.)
+	 */
+	f.ops->destroy(f.hv);
+	f.hv = NULL;
+	f.cfg->vms[0].credits = 16;
+	guest = backend_dies(&f, keep);
+	snprintf(path, sizeof(path), "%s.sim.vm0", keep);
+	CHECK(unpublish(path, 2));
+	f.hv = f.ops->create(f.cfg, &f.pool, keep, err, sizeof(err));
+	CHECK(f.hv != NULL);
+	if (f.hv == NULL)
+		goto out;
+	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
+	CHECK(sim_vm_of(&f, 0)->reattached);
+	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies);
+	CHECK_EQ(n, 5);
+	for (unsigned i = 0; i < n; i++)
+		CHECK(held[i].buf_id != 2);
+	CHECK_EQ(copies, 0);
+	CHECK(sim_gfn_page(sim_vm_of(&f, 0)->file, f.pool.base, 2) == NULL);
 
 	/* A VM the next configuration does not have: its guest is stopped at once. */
 	f.ops->destroy(f.hv);
