@@ -122,7 +122,7 @@ static bool same_layout(const struct sim_vm_file *a, const struct sim_vm_file *b
 	       a->persistent == b->persistent;
 }
 
-/* Map fd (bytes long) as vm's file and set up the views of it; -1 with errno. */
+/* Map fd (bytes long) as vm's file; -1 with errno. */
 static int map_file(struct sim_vm *vm, int fd, uint64_t bytes)
 {
 	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -1287,7 +1287,9 @@ def test_install(ctx: Ctx) -> Outcome:
     if res.returncode != 0:
         return Outcome("install", [f"make install failed: {res.stderr.strip()[-800:]}"],
                        time.monotonic() - t0)
-    for rel in ("usr/bin/zcdemux", "usr/bin/zcdemux-guest", "usr/lib/systemd/system/zcdemux.service",
+    # zcdemux looks for the simulated guest's program in ../lib/zcdemux from itself.
+    for rel in ("usr/bin/zcdemux", "usr/bin/zcdemux-guest", "usr/lib/zcdemux/zcdemux-sim-guest",
+                "usr/lib/systemd/system/zcdemux.service",
                 "etc/modules-load.d/zcdemux.conf", "etc/zcdemux/zcdemux.yaml",
                 "usr/share/zcdemux/examples/demo.yaml", "usr/share/zcdemux/examples/xen.yaml",
                 "usr/src/zcdemux-grant-0.1/zcdemux_grant.c", "usr/src/zcdemux-grant-0.1/Kbuild",
