@@ -466,6 +466,7 @@ static int reattach_vms(struct zcd_dataplane *dp)
 				"revoked, %u of them once the guest lets go\n", name, strays, mapped);
 	}
 	rte_free(held);
+	zcd_pool_prune_free(dp->pool);
 out:
 	zcd_state_forget_previous(st);
 	return 0;

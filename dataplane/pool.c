@@ -456,24 +456,28 @@ int zcd_pool_keep(struct zcd_pool *pool, uint32_t id, uint16_t vm, uint32_t gene
 
 	if (id >= pool->region.nb_bufs || zcd_ledger_state(&pool->ledger, id) != ZCD_BUF_FREE)
 		return -1;
+	e = &pool->ledger.entries[id];
+	e->generation = generation;
+	e->owner = vm;
+	e->last_owner = vm;
+	__atomic_store_n(&e->state, (uint8_t)ZCD_BUF_GRANTED, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void zcd_pool_prune_free(struct zcd_pool *pool)
+{
 	for (unsigned k = 0; k < pool->nb_nodes; k++) {
 		struct zcd_pool_node *node = &pool->nodes[k];
+		uint32_t kept = 0;
 
-		if (id < node->first_buf || id - node->first_buf >= node->nb_bufs)
-			continue;
 		for (uint32_t i = 0; i < node->free_top; i++) {
-			if (zcd_mbuf_buf_id(node->free_stack[i]) != id)
-				continue;
-			node->free_stack[i] = node->free_stack[--node->free_top];
-			e = &pool->ledger.entries[id];
-			e->generation = generation;
-			e->owner = vm;
-			e->last_owner = vm;
-			__atomic_store_n(&e->state, (uint8_t)ZCD_BUF_GRANTED, __ATOMIC_RELEASE);
-			return 0;
+			struct rte_mbuf *m = node->free_stack[i];
+
+			if (zcd_ledger_state(&pool->ledger, zcd_mbuf_buf_id(m)) == ZCD_BUF_FREE)
+				node->free_stack[kept++] = m;
 		}
+		node->free_top = kept;
 	}
-	return -1;
 }
 
 void zcd_pool_destroy(struct zcd_pool *pool)

@@ -133,10 +133,13 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 
 /*
  * At start, before any port: buffer id, FREE, stays with VM vm at
- * generation, as a guest of an earlier run kept it (GRANTED, out of the
- * free pool).  0, or -1 if it is not FREE.
+ * generation, as a guest of an earlier run kept it (GRANTED).  0, or -1 if
+ * it is not FREE.  zcd_pool_prune_free must follow the last call.
  */
 int zcd_pool_keep(struct zcd_pool *pool, uint32_t id, uint16_t vm, uint32_t generation);
+
+/* Take the buffers kept by zcd_pool_keep out of the free pool, in one pass. */
+void zcd_pool_prune_free(struct zcd_pool *pool);
 void zcd_pool_destroy(struct zcd_pool *pool);
 
 /* The device wrote m's frame (each segment into its own buffer). */

@@ -256,6 +256,7 @@ static void test_kept_file(void)
 		CHECK_EQ(pool->dirty[id].hi, ZCD_PAGE_SIZE);
 	}
 	CHECK_EQ(zcd_pool_keep(pool, 2, 1, 41), 0);
+	zcd_pool_prune_free(pool);
 	e = &pool->ledger.entries[2];
 	CHECK_EQ(e->state, ZCD_BUF_GRANTED);
 	CHECK_EQ(e->owner, 1);
