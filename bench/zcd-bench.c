@@ -5,7 +5,7 @@
  * timed) and handed to zcd_dataplane_rx_frames(); the timed part is what
  * the dataplane core does for them: classify, hand off per VM (remap or
  * copy) or drop, then take the returned buffers back.  The VMs are sim
- * guests with instant_return, so no guest thread competes for the core.
+ * guests with instant_return, so no guest process competes for the core.
  *
  * Modes:
  *   remap  every frame's page goes to its VM (copy_threshold 0)

@@ -963,7 +963,7 @@ static void test_broken_ring_reported_down(void)
 	fixture_close(&f);
 }
 
-/* instant_return: no guest thread; everything handed over comes back at once. */
+/* instant_return: no guest process; everything handed over comes back at once. */
 static void test_instant_return(void)
 {
 	static struct expected_frames exp;
