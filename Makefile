@@ -214,7 +214,8 @@ deps-soak: deps
 
 soak: deps-soak
 	$(MAKE) all
-	$(MAKE) SANITIZE=1 BUILD=build-asan build-asan/zcdemux build-asan/zcd-gen
+	$(MAKE) SANITIZE=1 BUILD=build-asan build-asan/zcdemux build-asan/zcdemux-sim-guest \
+		build-asan/zcd-gen
 	$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
 	$(PYTHON) tests/soak/soak.py --build build-asan --seconds $(SOAK_SECONDS) --rate 50000 \
 		--no-memory-check

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * sim backend: the simulated guests' processes (zcdemux-sim-guest).  Each
- * is watched through a pidfd, whether this process started it or an
- * earlier zcdemux did and this one re-attached to it.
+ * sim backend: the simulated guests' processes (zcdemux-sim-guest), whether
+ * this process started them or an earlier zcdemux did and this one
+ * re-attached to them.  Each is watched through a pidfd where the kernel
+ * (or valgrind) has pidfd_open, otherwise by its pid: waitpid for a child,
+ * kill(pid, 0) for another's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,40 +122,62 @@ static int spawn(struct zcd_hv *hv, struct sim_vm *vm)
 	for (unsigned i = 0; i < nb_fds; i++)
 		if (high[i] >= 0)
 			close(high[i]);
-	if (rc == 0) {
-		/* A child that exited already is a zombie: pidfd_open still works. */
-		vm->guest_pidfd = pidfd_open(vm->guest_pid, 0);
-		if (vm->guest_pidfd < 0) {
-			rc = errno;
-			kill(vm->guest_pid, SIGKILL);
-			waitpid(vm->guest_pid, NULL, 0);
-			vm->guest_pid = 0;
-		}
-	}
+	if (rc == 0)
+		vm->guest_pidfd = pidfd_open(vm->guest_pid, 0); /* -1: watched by pid */
 	return rc;
 }
 
 /*
- * Has the guest exited (waiting up to wait_ms)?  *status is its wait
- * status if it was this process's child, else -1.
+ * Has the guest exited?  Does not wait.  Reaps it if it is this
+ * process's child, keeping its wait status in *status (else -1).
  */
-static bool exited(struct sim_vm *vm, unsigned wait_ms, int *status)
+static bool exited_now(const struct sim_vm *vm, int *status)
 {
 	struct pollfd pfd = {.fd = vm->guest_pidfd, .events = POLLIN};
-	int rc;
+	pid_t pid;
+	int st;
 
 	*status = -1;
-	if (vm->guest_pidfd < 0)
+	pid = waitpid(vm->guest_pid, &st, WNOHANG);
+	if (pid == vm->guest_pid) {
+		*status = st;
 		return true;
-	do
-		rc = poll(&pfd, 1, (int)wait_ms);
-	while (rc < 0 && errno == EINTR);
-	if (rc == 0)
-		return false;
-	if (waitpid(vm->guest_pid, &rc, WNOHANG) == vm->guest_pid)
-		*status = rc;
+	}
+	if (pid == 0)
+		return false; /* a child still running */
+	if (vm->guest_pidfd >= 0)
+		return poll(&pfd, 1, 0) > 0;
+	return kill(vm->guest_pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Wait up to wait_ms for the guest to exit; true (and forgotten) if it has. */
+static bool exited(struct sim_vm *vm, unsigned wait_ms, int *status)
+{
+	*status = -1;
+	if (vm->guest_pid <= 0)
+		return true;
+	for (unsigned ms = 0; !exited_now(vm, status); ms++) {
+		if (ms >= wait_ms)
+			return false;
+		sleep_ms(1);
+	}
 	sim_guest_forget(vm);
 	return true;
+}
+
+bool sim_guest_exited(const struct sim_vm *vm)
+{
+	struct pollfd pfd = {.fd = vm->guest_pidfd, .events = POLLIN};
+	siginfo_t info = {0};
+
+	if (vm->guest_pid <= 0)
+		return false;
+	if (vm->guest_pidfd >= 0)
+		return poll(&pfd, 1, 0) > 0;
+	/* A child is looked at, not reaped: stopping it says how it ended. */
+	if (waitid(P_PID, (id_t)vm->guest_pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0)
+		return info.si_pid == vm->guest_pid;
+	return errno == ECHILD && kill(vm->guest_pid, 0) != 0 && errno == ESRCH;
 }
 
 void sim_guest_forget(struct sim_vm *vm)
@@ -169,12 +193,10 @@ int sim_guest_adopt(struct sim_vm *vm, pid_t pid, const char *file_path)
 	char link[64], target[PATH_MAX];
 	ssize_t len;
 
-	if (pid <= 0)
-		return -1;
-	vm->guest_pidfd = pidfd_open(pid, 0);
-	if (vm->guest_pidfd < 0)
+	if (pid <= 0 || kill(pid, 0) != 0)
 		return -1;
 	vm->guest_pid = pid;
+	vm->guest_pidfd = pidfd_open(pid, 0); /* -1: watched by pid */
 	/* The pid may be another process's by now: the guest has the file on fd 3. */
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)pid, SIM_GUEST_VM_FD);
 	len = readlink(link, target, sizeof(target) - 1);
@@ -189,14 +211,15 @@ int sim_guest_stop(struct sim_vm *vm)
 {
 	int status = -1;
 
-	if (vm->guest_pidfd < 0)
+	if (vm->guest_pid <= 0)
 		return -1;
 	atomic_store_explicit(&vm->file->stop, 1, memory_order_release);
 	sim_notify_guest(vm); /* a sleeping guest would otherwise notice only at its timeout */
 	if (!exited(vm, SIM_GUEST_STOP_MS, &status)) {
 		fprintf(stderr, "zcdemux: %s: the simulated guest did not stop in %u ms; "
 			"killing it\n", vm->name, SIM_GUEST_STOP_MS);
-		pidfd_send_signal(vm->guest_pidfd, SIGKILL, NULL, 0);
+		if (vm->guest_pidfd < 0 || pidfd_send_signal(vm->guest_pidfd, SIGKILL, NULL, 0) != 0)
+			kill(vm->guest_pid, SIGKILL);
 		exited(vm, SIM_GUEST_STOP_MS, &status);
 		return status;
 	}

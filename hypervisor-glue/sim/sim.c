@@ -459,7 +459,8 @@ static uint32_t sim_features(const struct zcd_hv *hv)
 
 /*
  * Guests whose process exited without saying it left (killed, crashed):
- * one poll over the pidfds of every guest that is expected to run.
+ * one poll over the pidfds of every guest that is expected to run (and a
+ * look at each one watched by its pid, where there are no pidfds).
  */
 static void sim_find_dead_guests(struct zcd_hv *hv)
 {
@@ -467,12 +468,16 @@ static void sim_find_dead_guests(struct zcd_hv *hv)
 	unsigned vm_of[ZCD_MAX_VMS], n = 0;
 
 	for (unsigned i = 0; i < hv->nb_vms; i++) {
-		const struct sim_vm *vm = &hv->vms[i];
+		struct sim_vm *vm = &hv->vms[i];
 
-		if (vm->connected && vm->guest_pidfd >= 0 && !vm->left_reported && !vm->died) {
-			pfd[n] = (struct pollfd){.fd = vm->guest_pidfd, .events = POLLIN};
-			vm_of[n++] = i;
+		if (!vm->connected || vm->guest_pid <= 0 || vm->left_reported || vm->died)
+			continue;
+		if (vm->guest_pidfd < 0) {
+			vm->died = sim_guest_exited(vm);
+			continue;
 		}
+		pfd[n] = (struct pollfd){.fd = vm->guest_pidfd, .events = POLLIN};
+		vm_of[n++] = i;
 	}
 	if (n == 0 || poll(pfd, n, 0) <= 0)
 		return;

@@ -67,8 +67,8 @@ struct sim_vm {
 	struct zcd_copy_slots copies;
 
 	/* The guest: a process, or none with sim.instant_return. */
-	pid_t guest_pid;
-	int guest_pidfd; /* readable once it exited; -1 if none */
+	pid_t guest_pid; /* 0 if none */
+	int guest_pidfd; /* readable once it exited; -1: none, or no pidfds here */
 	bool reattached; /* it was an earlier zcdemux's guest and ran on */
 	int sink_fd; /* the VM's pcap sink, handed to each guest; -1 = none */
 	struct zcd_ring echo_ring; /* instant_return: the guest's view, used in handoff */
@@ -138,6 +138,9 @@ int sim_guest_adopt(struct sim_vm *vm, pid_t pid, const char *file_path);
  * wait status, or -1 if unknown (not this process's child, or no guest).
  */
 int sim_guest_stop(struct sim_vm *vm);
+
+/* Has vm's guest exited?  Does not wait, and leaves it to sim_guest_stop to reap. */
+bool sim_guest_exited(const struct sim_vm *vm);
 
 /* No longer watch vm's guest (it exited, or is left to run). */
 void sim_guest_forget(struct sim_vm *vm);
