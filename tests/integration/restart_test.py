@@ -127,6 +127,23 @@ def _records(path: str) -> list:
     return zcdgen.parse_pcap(raw[:end]).records if end >= 24 else []
 
 
+def _stopped(run, name: str, probs: list, res, stats: str, elapsed: float) -> tuple:
+    """(None, its stats) for a zcdemux that ran and exited cleanly, else
+    (the Outcome saying what went wrong, None).  probs gains its sanitizer
+    reports."""
+    if res is None or probs:
+        return run.Outcome(name, probs, elapsed), None
+    probs += run.sanitizer_problems(res)
+    if res.timed_out or res.rc != 0:
+        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n"
+                                          f"{run.tail(res.stderr)}"], elapsed), None
+    try:
+        with open(stats) as fh:
+            return None, json.load(fh)
+    except (OSError, ValueError) as ex:
+        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed), None
+
+
 def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if os.geteuid() != 0:
         return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
@@ -186,17 +203,9 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
         err = ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else ex.stderr
         probs.append(f"{' '.join(map(str, ex.cmd))}: status {ex.returncode}: {err}")
     elapsed = time.monotonic() - t0
-    if res is None or probs:
-        return run.Outcome(name, probs, elapsed)
-    probs += run.sanitizer_problems(res)
-    if res.timed_out or res.rc != 0:
-        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
-                           elapsed)
-    try:
-        with open(b.stats) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError) as ex:
-        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed)
+    failed, st = _stopped(run, name, probs, res, b.stats, elapsed)
+    if failed:
+        return failed
 
     s = st["state"]
     if not (s["run"] == 2 and s["previous"] == "unclean" and s["restarts"] == 1
@@ -319,17 +328,9 @@ def test_guest_killed(ctx, run, name: str) -> "run.Outcome":
         finally:
             res = d.stop()
     elapsed = time.monotonic() - t0
-    if res is None or probs:
-        return run.Outcome(name, probs, elapsed)
-    probs += run.sanitizer_problems(res)
-    if res.timed_out or res.rc != 0:
-        return run.Outcome(name, probs + [f"exit status {res.rc}; stderr tail:\n{run.tail(res.stderr)}"],
-                           elapsed)
-    try:
-        with open(d.stats) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError) as ex:
-        return run.Outcome(name, probs + [f"stats JSON: {ex}"], elapsed)
+    failed, st = _stopped(run, name, probs, res, d.stats, elapsed)
+    if failed:
+        return failed
     for line in ("zcdemux: vm2: the simulated guest was killed by signal 9",
                  "zcdemux: vm2: guest gone or cut off; taking back "):
         if line not in res.stderr:
