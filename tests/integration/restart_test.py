@@ -127,6 +127,16 @@ def _records(path: str) -> list:
     return zcdgen.parse_pcap(raw[:end]).records if end >= 24 else []
 
 
+def _traffic(wd: str, name: str) -> tuple:
+    """FRAMES frames round robin to the VMs, of varied sizes, and the pcap
+    in wd that holds them."""
+    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(MACS[ORDER[seq % 3]]),
+                                 64 + (seq * 37) % 1400) for seq in range(FRAMES)]
+    traffic = os.path.join(wd, "traffic.pcap")
+    zcdgen.write_pcap(traffic, frames)
+    return frames, traffic
+
+
 def _stopped(run, name: str, probs: list, res, stats: str, elapsed: float) -> tuple:
     """(None, its stats) for a zcdemux that ran and exited cleanly, else
     (the Outcome saying what went wrong, None).  probs gains its sanitizer
@@ -148,10 +158,7 @@ def test_restart(ctx, run, name: str, standby: bool) -> "run.Outcome":
     if os.geteuid() != 0:
         return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
     wd = run.fresh_dir(os.path.join(ctx.work, name))
-    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(MACS[ORDER[seq % 3]]),
-                                 64 + (seq * 37) % 1400) for seq in range(FRAMES)]
-    traffic = os.path.join(wd, "traffic.pcap")
-    zcdgen.write_pcap(traffic, frames)
+    frames, traffic = _traffic(wd, name)
     port = "net_af_packet0,iface=zcdb,framecnt=4096"
     runs = {}
     for r in ("a", "b"):
@@ -292,10 +299,7 @@ def test_guest_killed(ctx, run, name: str) -> "run.Outcome":
     if os.geteuid() != 0:
         return run.Outcome(name, [], 0.0, "SKIPPED: needs root for a network namespace")
     wd = run.fresh_dir(os.path.join(ctx.work, name))
-    frames = [zcdgen.build_frame(name, seq, zcdgen.parse_mac(MACS[ORDER[seq % 3]]),
-                                 64 + (seq * 37) % 1400) for seq in range(FRAMES)]
-    traffic = os.path.join(wd, "traffic.pcap")
-    zcdgen.write_pcap(traffic, frames)
+    frames, traffic = _traffic(wd, name)
     sinks = {v: os.path.join(wd, f"{v}.pcap") for v in ORDER}
     config = os.path.join(wd, "zcdemux.yaml")
     with open(config, "w") as fh:
