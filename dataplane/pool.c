@@ -2,9 +2,9 @@
 /* The buffer pool and its mempool handler; see pool.h. */
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -280,12 +280,23 @@ static void mbuf_init(struct rte_mempool *mp, void *opaque, void *obj, unsigned 
 	pool->mbuf_of[id] = m;
 }
 
-/* Put the region's pages on NUMA node socket (where the device writes and the dataplane reads them). */
+/*
+ * Put the region's pages on NUMA node socket (where the device writes and
+ * the dataplane reads them), if there is more than one node.
+ */
 static void region_place(uint8_t *base, size_t bytes, int socket)
 {
 	if (socket >= 0 && numa_available() >= 0 && numa_max_node() > 0)
 		numa_tonode_memory(base, bytes, socket);
 }
+
+/* Map every page of the region now, rather than on the hot path; reading keeps what is there. */
+static void region_fault_in(const uint8_t *base, size_t bytes)
+{
+	for (size_t off = 0; off < bytes; off += ZCD_PAGE_SIZE)
+		(void)*(const volatile uint8_t *)(base + off);
+}
+
 /* Node k's mempool over its slice of the region. */
 static int node_create(struct zcd_pool *pool, unsigned k, const struct zcd_pool_part *part,
 		       uint32_t first_buf, char *err, size_t errlen)
@@ -430,13 +441,14 @@ struct zcd_pool *zcd_pool_create(const struct zcd_pool_part *parts, unsigned nb_
 		if (node_create(pool, k, &parts[k], first, err, errlen) != 0)
 			goto fail;
 	}
-	/* Every page now, where each node's policy puts it, rather than on
-	 * the hot path (or as a SIGBUS there when memory runs out). */
+	/* Every page now, where each node's policy puts it (a SIGBUS on the
+	 * hot path when memory runs out otherwise). */
 	if (file == NULL && fallocate(pool->region.fd, 0, 0, (off_t)pool->map_bytes) != 0) {
 		snprintf(err, errlen, "cannot allocate %zu bytes for %" PRIu64 " buffers: %s",
 			 pool->map_bytes, nb_bufs, strerror(errno));
 		goto fail;
 	}
+	region_fault_in(pool->region.base, pool->region.bytes);
 	/* An earlier run's frames may be anywhere in its buffers: scrub all. */
 	for (uint64_t id = 0; file != NULL && file->kept && id < nb_bufs; id++)
 		pool->dirty[id] = (struct zcd_dirty_range){.lo = 0, .hi = pool->region.buf_size};

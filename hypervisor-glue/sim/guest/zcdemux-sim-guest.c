@@ -64,7 +64,6 @@ struct guest {
 	uint32_t ring_size;
 	uint32_t copy_base;
 	uint32_t stall, hostile, scribble_after, reboot_every, hold, poll_mode;
-	pid_t backend;
 	uint64_t backend_checked_ns; /* when the backend was last looked for */
 	uint64_t orphaned_ns; /* when it was first found gone, 0 while it runs */
 
@@ -105,8 +104,8 @@ static bool backend_gone(struct guest *g)
 	if (now - g->backend_checked_ns < SIM_GUEST_WAIT_MS * 1000000ull)
 		return false;
 	g->backend_checked_ns = now;
-	g->backend = atomic_load_explicit(&g->file->backend_pid, memory_order_acquire);
-	if (kill(g->backend, 0) == 0 || errno != ESRCH) {
+	if (kill(atomic_load_explicit(&g->file->backend_pid, memory_order_acquire), 0) == 0 ||
+	    errno != ESRCH) {
 		g->orphaned_ns = 0;
 		return false;
 	}
@@ -473,7 +472,6 @@ static int setup(struct guest *g, bool with_sink)
 	g->reboot_every = f->reboot_every;
 	g->hold = f->hold;
 	g->poll_mode = f->poll_mode;
-	g->backend = atomic_load(&f->backend_pid);
 	g->backend_checked_ns = now_ns();
 	g->scratch = malloc((size_t)g->ppb * ZCD_PAGE_SIZE);
 	g->returns = malloc(SIM_HOSTILE_GROUP * g->ring_size * sizeof(*g->returns));
