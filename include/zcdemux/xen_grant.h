@@ -15,7 +15,13 @@
  *             shared grant table per page, no hypercall);
  *   END       end access for a batch; per page, whether it ended or the
  *             guest still maps it (then the page must not be reused: retry);
- *   STATUS    how many pages are granted now.
+ *   STATUS    how many pages are granted now;
+ *   ADOPT     REGISTER over pages that a region closed earlier may still
+ *             have granted (its process died while a guest mapped some of
+ *             them): the new region takes that zombie over, with its
+ *             references and its grants, so what the guest holds stays
+ *             valid and can be ended by the new owner;
+ *   QUERY     to which domain each page is granted now.
  *
  * One ioctl per batch, never per page.  Closing the device ends every grant
  * it can; pages a guest still maps stay pinned (and their references
@@ -71,10 +77,38 @@ struct zcd_grant_status {
 	__u32 pad;
 };
 
+/*
+ * ADOPT: addr/len as for REGISTER, over a file mapped shared (the pages
+ * must be the very pages the zombie pinned, at the same indices).  If a
+ * zombie region of the same number of pages has every page it still pins
+ * at the same index of this range, the new region takes it over: its
+ * first_ref, its granted pages and their domains; the zombie is gone.
+ * Otherwise it is a plain REGISTER.  EBUSY if a region of an open file
+ * (its process may still be exiting) pins the first page of this range:
+ * retry after a moment.
+ */
+struct zcd_grant_adopt {
+	__u64 addr; /* in */
+	__u64 len; /* in */
+	__u32 first_ref; /* out */
+	__u32 nr_pages; /* out */
+	__u32 granted; /* out: pages still granted that were taken over; 0 if none */
+	__u32 pad; /* in: 0 */
+};
+
+/* QUERY: domids[i] = the domain page i is granted to, 0 if it is not granted. */
+struct zcd_grant_query {
+	__u64 domids; /* in: user pointer to count __u16 */
+	__u32 count; /* in: the region's nr_pages */
+	__u32 pad; /* in: 0 */
+};
+
 #define ZCD_GRANT_IOC_MAGIC 'Z'
 #define ZCD_GRANT_IOC_REGISTER _IOWR(ZCD_GRANT_IOC_MAGIC, 1, struct zcd_grant_register)
 #define ZCD_GRANT_IOC_GRANT _IOWR(ZCD_GRANT_IOC_MAGIC, 2, struct zcd_grant_batch)
 #define ZCD_GRANT_IOC_END _IOWR(ZCD_GRANT_IOC_MAGIC, 3, struct zcd_grant_batch)
 #define ZCD_GRANT_IOC_STATUS _IOR(ZCD_GRANT_IOC_MAGIC, 4, struct zcd_grant_status)
+#define ZCD_GRANT_IOC_ADOPT _IOWR(ZCD_GRANT_IOC_MAGIC, 5, struct zcd_grant_adopt)
+#define ZCD_GRANT_IOC_QUERY _IOW(ZCD_GRANT_IOC_MAGIC, 6, struct zcd_grant_query)
 
 #endif /* ZCDEMUX_XEN_GRANT_H */

@@ -8,13 +8,15 @@
  * at once.  Checks every ioctl, the invalid cases (each must fail with the
  * documented errno and change nothing) and that closing a file with grants
  * outstanding leaks nothing (the module's counters in
- * /sys/module/zcdemux_grant/parameters/ return to where they were).
+ * /sys/module/zcdemux_grant/parameters/ return to where they were).  No
+ * zombie can arise without a guest that maps, so ADOPT is checked only
+ * where there is none to take over.
  * Run it alone: other users of the module move those counters.
  *
  * Prints "zcd-grant-selftest: PASS", or "FAIL" with the line and the
  * reason, and exits non-zero.
  */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, memfd_create */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +136,31 @@ static int do_status(int fd, struct zcd_grant_status *st)
 	return ioctl(fd, ZCD_GRANT_IOC_STATUS, st) < 0 ? -errno : 0;
 }
 
+static int do_adopt(int fd, void *addr, uint64_t len, uint32_t pad, struct zcd_grant_adopt *out)
+{
+	struct zcd_grant_adopt a = {
+		.addr = (uintptr_t)addr,
+		.len = len,
+		.first_ref = 0xdeadbeef,
+		.nr_pages = 0xdeadbeef,
+		.granted = 0xdeadbeef,
+		.pad = pad,
+	};
+
+	if (ioctl(fd, ZCD_GRANT_IOC_ADOPT, &a) < 0)
+		return -errno;
+	if (out)
+		*out = a;
+	return 0;
+}
+
+static int do_query(int fd, uint16_t *domids, uint32_t count, uint32_t pad)
+{
+	struct zcd_grant_query q = { .domids = (uintptr_t)domids, .count = count, .pad = pad };
+
+	return ioctl(fd, ZCD_GRANT_IOC_QUERY, &q) < 0 ? -errno : 0;
+}
+
 struct counters {
 	long pinned, granted, regions, zombies;
 };
@@ -216,11 +243,13 @@ static void ok(const char *what)
 static int test_unregistered(int fd)
 {
 	uint32_t idx[1] = { 0 };
+	uint16_t dom[1];
 	uint8_t res[1];
 
 	EXPECT_STATUS(fd, 0, 0, 0);
 	EXPECT_RC(do_grant(fd, idx, 1, 1, 1, NULL), EINVAL, "GRANT before REGISTER");
 	EXPECT_RC(do_end(fd, idx, 1, res, NULL), EINVAL, "END before REGISTER");
+	EXPECT_RC(do_query(fd, dom, 1, 0), EINVAL, "QUERY before REGISTER");
 	EXPECT_RC(ioctl(fd, _IO(ZCD_GRANT_IOC_MAGIC, 99)) < 0 ? -errno : 0, ENOTTY,
 		  "unknown ioctl");
 	ok("unregistered file");
@@ -423,6 +452,130 @@ static int test_close_with_grants(uint16_t domid, int unmap_first, const struct 
 	return 0;
 }
 
+/*
+ * QUERY of a region of @m pages: odd pages must be granted to @odd, even
+ * ones to @even (0: not granted); nothing may be written past @m entries.
+ */
+static int check_query(int line, int fd, uint32_t m, uint16_t odd, uint16_t even)
+{
+	uint16_t d[ZCD_GRANT_MAX_BATCH + 1];
+	uint32_t i;
+	int rc;
+
+	for (i = 0; i <= m; i++)
+		d[i] = 0xaaaa;
+	rc = do_query(fd, d, m, 0);
+	if (rc) {
+		report(line, "QUERY: %s", strerror(-rc));
+		return -1;
+	}
+	for (i = 0; i < m; i++) {
+		if (d[i] != (i % 2 ? odd : even)) {
+			report(line, "QUERY: page %u domid %u, expected %u", i, d[i],
+			       i % 2 ? odd : even);
+			return -1;
+		}
+	}
+	if (d[m] != 0xaaaa) {
+		report(line, "QUERY wrote past count");
+		return -1;
+	}
+	return 0;
+}
+
+#define EXPECT_QUERY(fd, m, odd, even)                                        \
+	do {                                                                  \
+		if (check_query(__LINE__, (fd), (m), (odd), (even)))          \
+			return -1;                                            \
+	} while (0)
+
+/*
+ * ADOPT with no zombie to take over is a REGISTER; while that file is open,
+ * an ADOPT of the same file pages is EBUSY.  QUERY follows GRANT and END.
+ */
+static int test_adopt_query(uint16_t domid, const struct counters *c)
+{
+	enum { M = 16 };
+	struct counters want = *c;
+	struct zcd_grant_adopt ad;
+	uint32_t idx[M / 2], done, i;
+	uint16_t doms[M + 1];
+	uint8_t res[M / 2], *mem, *mem2;
+	int mfd, fd, fd2;
+
+	/* A pool that outlives its process: a file, mapped shared (twice here). */
+	mfd = memfd_create("zcd-grant-selftest", MFD_CLOEXEC);
+	EXPECT(mfd >= 0, "memfd_create: %s", strerror(errno));
+	EXPECT(ftruncate(mfd, M * PG) == 0, "ftruncate: %s", strerror(errno));
+	mem = mmap(NULL, M * PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	EXPECT(mem != MAP_FAILED, "mmap: %s", strerror(errno));
+	mem2 = mmap(NULL, M * PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	EXPECT(mem2 != MAP_FAILED, "mmap: %s", strerror(errno));
+	close(mfd);
+	fill(mem, M);
+	fd = open(ZCD_GRANT_DEVICE, O_RDWR | O_CLOEXEC);
+	EXPECT(fd >= 0, "open %s: %s", ZCD_GRANT_DEVICE, strerror(errno));
+	fd2 = open(ZCD_GRANT_DEVICE, O_RDWR | O_CLOEXEC);
+	EXPECT(fd2 >= 0, "open %s: %s", ZCD_GRANT_DEVICE, strerror(errno));
+
+	EXPECT_RC(do_adopt(fd, mem, M * PG, 1, NULL), EINVAL, "ADOPT pad != 0");
+	EXPECT_RC(do_adopt(fd, mem + 1, M * PG, 0, NULL), EINVAL, "ADOPT unaligned addr");
+	EXPECT_STATUS(fd, 0, 0, 0);
+	EXPECT_COUNTERS(want);
+	EXPECT_RC(do_adopt(fd, mem, M * PG, 0, &ad), 0, "ADOPT with no zombie");
+	EXPECT(ad.nr_pages == M && ad.granted == 0 && ad.first_ref >= 8,
+	       "ADOPT: nr_pages %u granted %u first_ref %u, expected %u, 0, >= 8",
+	       ad.nr_pages, ad.granted, ad.first_ref, M);
+	want.pinned += M;
+	want.regions++;
+	EXPECT_COUNTERS(want);
+	EXPECT_STATUS(fd, M, 0, ad.first_ref);
+	EXPECT_RC(do_adopt(fd, mem, M * PG, 0, NULL), EBUSY, "second ADOPT");
+	EXPECT_RC(do_register(fd, mem, M * PG, NULL), EBUSY, "REGISTER after ADOPT");
+	ok("ADOPT with no zombie registers afresh, granted 0");
+
+	/* The same file pages, through another mapping, while fd is open. */
+	EXPECT_RC(do_adopt(fd2, mem2, M * PG, 0, NULL), EBUSY,
+		  "ADOPT of pages an open file's region pins");
+	EXPECT_STATUS(fd2, 0, 0, 0);
+	EXPECT_STATUS(fd, M, 0, ad.first_ref);
+	EXPECT_COUNTERS(want);
+	ok("ADOPT of the pages of an open file's region is EBUSY, nothing changed");
+
+	EXPECT_QUERY(fd, M, 0, 0);
+	for (i = 0; i < M / 2; i++)
+		idx[i] = 2 * i + 1;
+	EXPECT_RC(do_grant(fd, idx, M / 2, domid, 0, &done), 0, "GRANT odd pages");
+	EXPECT(done == M / 2, "GRANT: done %u, expected %u", done, M / 2);
+	want.granted += M / 2;
+	EXPECT_COUNTERS(want);
+	EXPECT_QUERY(fd, M, domid, 0);
+	EXPECT_RC(do_query(fd, doms, M - 1, 0), EINVAL, "QUERY count < nr_pages");
+	EXPECT_RC(do_query(fd, doms, M + 1, 0), EINVAL, "QUERY count > nr_pages");
+	EXPECT_RC(do_query(fd, doms, M, 1), EINVAL, "QUERY pad != 0");
+	EXPECT_RC(do_query(fd, NULL, M, 0), EFAULT, "QUERY domids NULL");
+	EXPECT_RC(do_end(fd, idx, M / 2, res, &done), 0, "END odd pages");
+	EXPECT(done == M / 2, "END: done %u, expected %u", done, M / 2);
+	want.granted -= M / 2;
+	EXPECT_COUNTERS(want);
+	EXPECT_QUERY(fd, M, 0, 0);
+	EXPECT(intact(mem2, M), "adopted region contents changed");
+	ok("QUERY follows GRANT and END, bad QUERYs are EINVAL");
+
+	/* Closed with nothing mapped by a guest: no zombie, the pages are free. */
+	EXPECT(close(fd) == 0, "close: %s", strerror(errno));
+	EXPECT_COUNTERS(*c);
+	EXPECT_RC(do_adopt(fd2, mem2, M * PG, 0, &ad), 0, "ADOPT once the first file closed");
+	EXPECT(ad.nr_pages == M && ad.granted == 0, "ADOPT: nr_pages %u granted %u, expected %u, 0",
+	       ad.nr_pages, ad.granted, M);
+	EXPECT(close(fd2) == 0, "close: %s", strerror(errno));
+	EXPECT_COUNTERS(*c);
+	munmap(mem, M * PG);
+	munmap(mem2, M * PG);
+	ok("ADOPT once the first file closed, counters back");
+	return 0;
+}
+
 static int run(uint16_t domid, uint32_t n)
 {
 	struct counters base, c;
@@ -451,7 +604,7 @@ static int run(uint16_t domid, uint32_t n)
 
 	if (test_unregistered(fd) || test_bad_register(fd, region, &base) ||
 	    test_main(fd, region, n, domid, &c) || test_close_with_grants(domid, 0, &c) ||
-	    test_close_with_grants(domid, 1, &c))
+	    test_close_with_grants(domid, 1, &c) || test_adopt_query(domid, &c))
 		goto out;
 	close(fd);
 	fd = -1;

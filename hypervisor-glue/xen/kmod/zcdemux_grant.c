@@ -10,14 +10,17 @@
  * reference reserved, while a guest may still map it.  A region closed
  * while a guest still maps some of its pages becomes a "zombie": a delayed
  * work item retries ending those grants and frees the region once all have
- * ended.  Every zombie holds a reference on this module, so rmmod fails
- * while one exists.
+ * ended, unless ADOPT first hands it, references and grants, to a new region
+ * over the same pages (a restarted dataplane mapping its pool file again).
+ * Every zombie holds a reference on this module, so rmmod fails while one
+ * exists.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
 #include <linux/bitmap.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
@@ -53,14 +56,19 @@
 
 struct zcd_region {
 	struct page **pages;	/* pages[i] != NULL iff page i is pinned */
+	struct page *first_page; /* pages[0] as pinned: ADOPT reads it while close unpins */
 	unsigned long *granted;	/* bit i: reference first_ref + i grants page i */
 	u16 *domid;		/* domain page i was last granted to (for logs) */
 	unsigned int nr_pages;
 	unsigned int nr_granted;
 	grant_ref_t first_ref;	/* page i always uses first_ref + i */
 
-	/* Zombie state, under zcd_zombie_lock. */
-	struct list_head zombie_node;
+	/*
+	 * Under zcd_regions_lock: on zcd_live from REGISTER or ADOPT until
+	 * close has ended what it can, then on zcd_zombies while a guest
+	 * still maps a page.
+	 */
+	struct list_head node;
 	unsigned long next_try;	/* jiffies */
 	unsigned long retry;	/* current interval, jiffies */
 };
@@ -74,8 +82,10 @@ struct zcd_file {
 	unsigned long *seen;	/* nr_pages bits, all clear between calls */
 };
 
+/* ADOPT and the zombie work item both take zcd_regions_lock: they cannot race. */
+static LIST_HEAD(zcd_live);
 static LIST_HEAD(zcd_zombies);
-static DEFINE_MUTEX(zcd_zombie_lock);
+static DEFINE_MUTEX(zcd_regions_lock);
 static void zcd_zombie_work_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(zcd_zombie_work, zcd_zombie_work_fn);
 
@@ -169,13 +179,13 @@ static void zcd_zombie_work_fn(struct work_struct *work)
 	LIST_HEAD(done);
 	unsigned int before;
 
-	mutex_lock(&zcd_zombie_lock);
-	list_for_each_entry_safe(r, tmp, &zcd_zombies, zombie_node) {
+	mutex_lock(&zcd_regions_lock);
+	list_for_each_entry_safe(r, tmp, &zcd_zombies, node) {
 		if (time_before(jiffies, r->next_try))
 			continue;
 		before = r->nr_granted;
 		if (!zcd_region_reap(r, true)) {
-			list_move(&r->zombie_node, &done);
+			list_move(&r->node, &done);
 			continue;
 		}
 		/* Progress means the guest is letting go: look again soon. */
@@ -187,12 +197,12 @@ static void zcd_zombie_work_fn(struct work_struct *work)
 	}
 	if (!list_empty(&zcd_zombies))
 		schedule_delayed_work(&zcd_zombie_work, ZCD_RETRY_MIN);
-	mutex_unlock(&zcd_zombie_lock);
+	mutex_unlock(&zcd_regions_lock);
 
-	list_for_each_entry_safe(r, tmp, &done, zombie_node) {
+	list_for_each_entry_safe(r, tmp, &done, node) {
 		pr_info("zombie region released: grant refs %u..%u ended, pages unpinned\n",
 			r->first_ref, r->first_ref + r->nr_pages - 1);
-		list_del(&r->zombie_node);
+		list_del(&r->node);
 		zcd_region_destroy(r);
 		atomic_long_dec(&zcd_nr_zombies);
 		/* Taken in zcd_region_close(); exit waits for this work item. */
@@ -200,7 +210,10 @@ static void zcd_zombie_work_fn(struct work_struct *work)
 	}
 }
 
-/* The file is gone (close, or the daemon died): give back what we can. */
+/*
+ * The file is gone (close, or the daemon died), or a failed ADOPT is undone:
+ * give back what we can.
+ */
 static void zcd_region_close(struct zcd_region *r)
 {
 	unsigned int i, first_busy;
@@ -212,8 +225,15 @@ static void zcd_region_close(struct zcd_region *r)
 			cond_resched();
 		}
 	}
-	/* Try every granted page once, so a guest loses what it does not map. */
+	/*
+	 * Try every granted page once, so a guest loses what it does not map.
+	 * The region stays live until then: an ADOPT meanwhile gets EBUSY
+	 * and retries, rather than miss the zombie it may become.
+	 */
 	if (!zcd_region_reap(r, false)) {
+		mutex_lock(&zcd_regions_lock);
+		list_del(&r->node);
+		mutex_unlock(&zcd_regions_lock);
 		pr_info("released region: %u pages, grant refs %u..%u\n",
 			r->nr_pages, r->first_ref, r->first_ref + r->nr_pages - 1);
 		zcd_region_destroy(r);
@@ -225,58 +245,59 @@ static void zcd_region_close(struct zcd_region *r)
 		r->first_ref, r->first_ref + r->nr_pages - 1, r->nr_granted,
 		r->domid[first_busy]);
 
-	/* We run from fops->release, so the open file still holds the module. */
+	/* We run from fops->release or an ioctl: the open file holds the module. */
 	__module_get(THIS_MODULE);
 	atomic_long_inc(&zcd_nr_zombies);
-	mutex_lock(&zcd_zombie_lock);
+	mutex_lock(&zcd_regions_lock);
 	r->retry = ZCD_RETRY_MIN;
 	r->next_try = jiffies + ZCD_RETRY_MIN;
-	list_add_tail(&r->zombie_node, &zcd_zombies);
+	list_move_tail(&r->node, &zcd_zombies);
 	schedule_delayed_work(&zcd_zombie_work, ZCD_RETRY_MIN);
-	mutex_unlock(&zcd_zombie_lock);
+	mutex_unlock(&zcd_regions_lock);
 }
 
-static long zcd_ioctl_register(struct zcd_file *zf,
-			       struct zcd_grant_register __user *uarg)
+static void zcd_scratch_free(struct zcd_file *zf)
 {
-	struct zcd_grant_register arg;
+	kvfree(zf->res);
+	kvfree(zf->idx);
+	kvfree(zf->seen);
+	zf->res = NULL;
+	zf->idx = NULL;
+	zf->seen = NULL;
+}
+
+/*
+ * First half of REGISTER and ADOPT: checks the range, allocates the region
+ * and the file's batch scratch, and pins every page.  No references yet.
+ */
+static struct zcd_region *zcd_region_pin(struct zcd_file *zf, u64 addr, u64 len)
+{
 	struct zcd_region *r;
-	unsigned long *seen = NULL;
-	u32 *idx = NULL;
-	u8 *res = NULL;
 	unsigned int nr, pinned = 0;
-	grant_ref_t first;
 	long ret;
 
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (zf->region)
-		return -EBUSY;
-	if (!arg.len || !IS_ALIGNED(arg.addr, PAGE_SIZE) ||
-	    !IS_ALIGNED(arg.len, PAGE_SIZE) ||
-	    arg.len > ZCD_MAX_LEN ||
-	    arg.addr + arg.len < arg.addr ||
-	    arg.addr != (unsigned long)arg.addr)
-		return -EINVAL;
-	nr = arg.len >> PAGE_SHIFT;
+	if (!len || !IS_ALIGNED(addr, PAGE_SIZE) || !IS_ALIGNED(len, PAGE_SIZE) ||
+	    len > ZCD_MAX_LEN || addr + len < addr || addr != (unsigned long)addr)
+		return ERR_PTR(-EINVAL);
+	nr = len >> PAGE_SHIFT;
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	r->nr_pages = nr;
 	r->pages = kvcalloc(nr, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
 	r->granted = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->domid = kvcalloc(nr, sizeof(*r->domid), GFP_KERNEL_ACCOUNT);
-	seen = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
-	idx = kvmalloc_array(ZCD_GRANT_MAX_BATCH, sizeof(*idx), GFP_KERNEL_ACCOUNT);
-	res = kvmalloc(ZCD_GRANT_MAX_BATCH, GFP_KERNEL_ACCOUNT);
+	zf->seen = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
+	zf->idx = kvmalloc_array(ZCD_GRANT_MAX_BATCH, sizeof(*zf->idx), GFP_KERNEL_ACCOUNT);
+	zf->res = kvmalloc(ZCD_GRANT_MAX_BATCH, GFP_KERNEL_ACCOUNT);
 	ret = -ENOMEM;
-	if (!r->pages || !r->granted || !r->domid || !seen || !idx || !res)
+	if (!r->pages || !r->granted || !r->domid || !zf->seen || !zf->idx || !zf->res)
 		goto err_free;
 
 	/* The pages outlive any mapping of them: pin, not get (see pin_user_pages). */
 	while (pinned < nr) {
-		int n = pin_user_pages_fast(arg.addr + ((u64)pinned << PAGE_SHIFT),
+		int n = pin_user_pages_fast(addr + ((u64)pinned << PAGE_SHIFT),
 					    nr - pinned, FOLL_WRITE | FOLL_LONGTERM,
 					    r->pages + pinned);
 
@@ -286,41 +307,186 @@ static long zcd_ioctl_register(struct zcd_file *zf,
 		}
 		pinned += n;
 	}
+	r->first_page = r->pages[0];
+	return r;
 
-	/* Consecutive references: a buffer of n pages is named by its first. */
-	if (gnttab_alloc_grant_reference_seq(nr, &first)) {
-		pr_warn_ratelimited("no run of %u free grant references; raise Xen's gnttab_max_frames (max_grant_frames for a driver domain)\n",
-				    nr);
-		ret = -ENOSPC;
-		goto err_unpin;
-	}
-	r->first_ref = first;
-
-	if (put_user(first, &uarg->first_ref) || put_user(nr, &uarg->nr_pages)) {
-		ret = -EFAULT;
-		goto err_refs;
-	}
-
-	zf->region = r;
-	zf->seen = seen;
-	zf->idx = idx;
-	zf->res = res;
-	atomic_long_add(nr, &zcd_nr_pinned);
-	atomic_long_inc(&zcd_nr_regions);
-	pr_info("registered %u pages of %s[%d], grant refs %u..%u\n", nr,
-		current->comm, task_pid_nr(current), first, first + nr - 1);
-	return 0;
-
-err_refs:
-	gnttab_free_grant_reference_seq(first, nr);
 err_unpin:
 	unpin_user_pages(r->pages, pinned);
 err_free:
-	kvfree(res);
-	kvfree(idx);
-	kvfree(seen);
+	zcd_scratch_free(zf);
 	zcd_region_free_mem(r);
-	return ret;
+	return ERR_PTR(ret);
+}
+
+/* Undoes zcd_region_pin() of a region that never went live. */
+static void zcd_region_unpin_all(struct zcd_file *zf, struct zcd_region *r)
+{
+	unpin_user_pages(r->pages, r->nr_pages);
+	zcd_scratch_free(zf);
+	zcd_region_free_mem(r);
+}
+
+/* Consecutive references: a buffer of n pages is named by its first. */
+static int zcd_region_alloc_refs(struct zcd_region *r)
+{
+	if (!gnttab_alloc_grant_reference_seq(r->nr_pages, &r->first_ref))
+		return 0;
+	pr_warn_ratelimited("no run of %u free grant references; raise Xen's gnttab_max_frames (max_grant_frames for a driver domain)\n",
+			    r->nr_pages);
+	return -ENOSPC;
+}
+
+/* Under zcd_regions_lock: from now on a close undoes the region. */
+static void zcd_region_go_live(struct zcd_region *r)
+{
+	list_add_tail(&r->node, &zcd_live);
+	atomic_long_add(r->nr_pages, &zcd_nr_pinned);
+	atomic_long_inc(&zcd_nr_regions);
+}
+
+static long zcd_ioctl_register(struct zcd_file *zf,
+			       struct zcd_grant_register __user *uarg)
+{
+	struct zcd_grant_register arg;
+	struct zcd_region *r;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (zf->region)
+		return -EBUSY;
+	r = zcd_region_pin(zf, arg.addr, arg.len);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	if (zcd_region_alloc_refs(r)) {
+		zcd_region_unpin_all(zf, r);
+		return -ENOSPC;
+	}
+	if (put_user(r->first_ref, &uarg->first_ref) ||
+	    put_user(r->nr_pages, &uarg->nr_pages)) {
+		gnttab_free_grant_reference_seq(r->first_ref, r->nr_pages);
+		zcd_region_unpin_all(zf, r);
+		return -EFAULT;
+	}
+
+	/*
+	 * Live, for ADOPT to see, but no check against other live regions:
+	 * REGISTER takes nothing over, and two pins of a page do no harm.
+	 */
+	mutex_lock(&zcd_regions_lock);
+	zcd_region_go_live(r);
+	mutex_unlock(&zcd_regions_lock);
+	zf->region = r;
+	pr_info("registered %u pages of %s[%d], grant refs %u..%u\n", r->nr_pages,
+		current->comm, task_pid_nr(current), r->first_ref,
+		r->first_ref + r->nr_pages - 1);
+	return 0;
+}
+
+/* Under zcd_regions_lock: whether a region of an open file pins @page first. */
+static bool zcd_live_pins_first(const struct page *page)
+{
+	const struct zcd_region *l;
+
+	list_for_each_entry(l, &zcd_live, node)
+		if (l->first_page == page)
+			return true;
+	return false;
+}
+
+/*
+ * Under zcd_regions_lock: a zombie of @r's size whose every pinned page is
+ * @r's page at the same index, i.e. the same file pages mapped again.  A
+ * zombie pins at least the pages it still grants, so a match shares one.
+ */
+static struct zcd_region *zcd_zombie_find(const struct zcd_region *r)
+{
+	struct zcd_region *z;
+	unsigned int i;
+
+	list_for_each_entry(z, &zcd_zombies, node) {
+		if (z->nr_pages != r->nr_pages)
+			continue;
+		for (i = 0; i < z->nr_pages; i++)
+			if (z->pages[i] && z->pages[i] != r->pages[i])
+				break;
+		if (i == z->nr_pages)
+			return z;
+	}
+	return NULL;
+}
+
+static long zcd_ioctl_adopt(struct zcd_file *zf, struct zcd_grant_adopt __user *uarg)
+{
+	struct zcd_grant_adopt arg;
+	struct zcd_region *r, *z;
+	unsigned int i, taken = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (zf->region)
+		return -EBUSY;
+	if (arg.pad)
+		return -EINVAL;
+	r = zcd_region_pin(zf, arg.addr, arg.len);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+
+	mutex_lock(&zcd_regions_lock);
+	/* The previous owner may still be closing: userspace retries. */
+	if (zcd_live_pins_first(r->first_page)) {
+		mutex_unlock(&zcd_regions_lock);
+		zcd_region_unpin_all(zf, r);
+		return -EBUSY;
+	}
+	z = zcd_zombie_find(r);
+	if (z) {
+		/* Off the list, the work item and zcd_exit() never see it again. */
+		list_del(&z->node);
+		atomic_long_dec(&zcd_nr_zombies);
+		r->first_ref = z->first_ref;
+		swap(r->granted, z->granted);
+		swap(r->domid, z->domid);
+		r->nr_granted = z->nr_granted;
+		taken = z->nr_granted;
+	} else if (zcd_region_alloc_refs(r)) {
+		mutex_unlock(&zcd_regions_lock);
+		zcd_region_unpin_all(zf, r);
+		return -ENOSPC;
+	}
+	zcd_region_go_live(r);
+	mutex_unlock(&zcd_regions_lock);
+
+	if (z) {
+		/* r pins the same pages, so what the guest maps stays pinned. */
+		for (i = 0; i < z->nr_pages; i++) {
+			if (z->pages[i]) {
+				zcd_unpin(z, i);
+				cond_resched();
+			}
+		}
+		atomic_long_dec(&zcd_nr_regions);
+		zcd_region_free_mem(z);
+		/* Taken in zcd_region_close(); our open file holds the module. */
+		module_put(THIS_MODULE);
+		pr_info("adopted zombie region: %u pages, grant refs %u..%u, %u pages still granted, by %s[%d]\n",
+			r->nr_pages, r->first_ref, r->first_ref + r->nr_pages - 1,
+			taken, current->comm, task_pid_nr(current));
+	} else {
+		pr_info("registered %u pages of %s[%d], grant refs %u..%u (no zombie to adopt)\n",
+			r->nr_pages, current->comm, task_pid_nr(current),
+			r->first_ref, r->first_ref + r->nr_pages - 1);
+	}
+
+	if (put_user(r->first_ref, &uarg->first_ref) ||
+	    put_user(r->nr_pages, &uarg->nr_pages) ||
+	    put_user(taken, &uarg->granted)) {
+		/* Grants taken over may be mapped: undo as a close would. */
+		zcd_region_close(r);
+		zcd_scratch_free(zf);
+		return -EFAULT;
+	}
+	zf->region = r;
+	return 0;
 }
 
 /* Copies in the page indices of a batch: one copy per call. */
@@ -457,6 +623,32 @@ static long zcd_ioctl_status(struct zcd_file *zf, struct zcd_grant_status __user
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+/* Not a hot path: one buffer per call, one copy out. */
+static long zcd_ioctl_query(struct zcd_file *zf, struct zcd_grant_query __user *uarg)
+{
+	const struct zcd_region *r = zf->region;
+	struct zcd_grant_query arg;
+	unsigned int i;
+	u16 *domids;
+	long ret = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!r || arg.count != r->nr_pages || arg.pad)
+		return -EINVAL;
+	domids = kvcalloc(r->nr_pages, sizeof(*domids), GFP_KERNEL_ACCOUNT);
+	if (!domids)
+		return -ENOMEM;
+	/* r->domid keeps the last grantee after END: only granted pages count. */
+	for_each_set_bit(i, r->granted, r->nr_pages)
+		domids[i] = r->domid[i];
+	if (copy_to_user(u64_to_user_ptr(arg.domids), domids,
+			 r->nr_pages * sizeof(*domids)))
+		ret = -EFAULT;
+	kvfree(domids);
+	return ret;
+}
+
 static long zcd_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 {
 	struct zcd_file *zf = filp->private_data;
@@ -476,6 +668,12 @@ static long zcd_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 		break;
 	case ZCD_GRANT_IOC_STATUS:
 		ret = zcd_ioctl_status(zf, uarg);
+		break;
+	case ZCD_GRANT_IOC_ADOPT:
+		ret = zcd_ioctl_adopt(zf, uarg);
+		break;
+	case ZCD_GRANT_IOC_QUERY:
+		ret = zcd_ioctl_query(zf, uarg);
 		break;
 	default:
 		ret = -ENOTTY;
@@ -504,9 +702,7 @@ static int zcd_release(struct inode *inode, struct file *filp)
 
 	if (zf->region)
 		zcd_region_close(zf->region);
-	kvfree(zf->res);
-	kvfree(zf->idx);
-	kvfree(zf->seen);
+	zcd_scratch_free(zf);
 	mutex_destroy(&zf->lock);
 	kfree(zf);
 	return 0;
@@ -535,6 +731,8 @@ static int __init zcd_init(void)
 	BUILD_BUG_ON(sizeof(struct zcd_grant_register) != 24);
 	BUILD_BUG_ON(sizeof(struct zcd_grant_batch) != 32);
 	BUILD_BUG_ON(sizeof(struct zcd_grant_status) != 16);
+	BUILD_BUG_ON(sizeof(struct zcd_grant_adopt) != 32);
+	BUILD_BUG_ON(sizeof(struct zcd_grant_query) != 16);
 	BUILD_BUG_ON((ZCD_MAX_LEN >> PAGE_SHIFT) > INT_MAX);
 
 	if (!xen_domain())
@@ -555,8 +753,8 @@ static void __exit zcd_exit(void)
 	 * guest: end what we can, leak the rest (pinned, references reserved)
 	 * rather than let a page a guest maps be reused.
 	 */
-	list_for_each_entry_safe(r, tmp, &zcd_zombies, zombie_node) {
-		list_del(&r->zombie_node);
+	list_for_each_entry_safe(r, tmp, &zcd_zombies, node) {
+		list_del(&r->node);
 		if (!zcd_region_reap(r, false)) {
 			zcd_region_destroy(r);
 			continue;
