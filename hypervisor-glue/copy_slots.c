@@ -39,6 +39,14 @@ int zcd_copy_slots_init(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_t s
 	return 0;
 }
 
+void zcd_copy_slots_drop_unpublished(struct zcd_copy_slot_state *states, uint32_t nb_slots,
+				     uint32_t prod)
+{
+	for (uint32_t s = 0; s < nb_slots; s++)
+		if (states[s].outstanding && !zcd_rx_pos_published(states[s].ring_pos, prod))
+			states[s].outstanding = 0;
+}
+
 void zcd_copy_slots_fini(struct zcd_copy_slots *cs)
 {
 	if (cs->own_slot_states)

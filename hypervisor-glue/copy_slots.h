@@ -45,6 +45,10 @@ int zcd_copy_slots_init_at(struct zcd_copy_slots *cs, uint32_t nb_slots, uint32_
 			   uint8_t *mem, struct zcd_copy_slot_state *states, bool resume);
 void zcd_copy_slots_fini(struct zcd_copy_slots *cs);
 
+/* Before a resume: a slot lent by a descriptor never published (rx producer prod) is not lent. */
+void zcd_copy_slots_drop_unpublished(struct zcd_copy_slot_state *states, uint32_t nb_slots,
+				     uint32_t prod);
+
 /*
  * Copy a frame (length <= slot_bytes) into a free slot (the caller checked
  * nb_free), zeroing what a longer earlier frame left there, and describe it:

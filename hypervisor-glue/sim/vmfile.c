@@ -7,20 +7,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
-#include <libgen.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../keep_file.h"
 #include "sim.h"
 
 #define VM_FILE_INFIX ".sim."
@@ -36,27 +33,13 @@ static uint32_t ring_size_for(uint32_t credits)
 	return size;
 }
 
-static uint64_t round_up(uint64_t bytes, uint64_t to)
-{
-	return (bytes + to - 1) / to * to;
-}
-
 int sim_vmfile_place(struct zcd_hv *hv, const char *keep)
 {
-	char dir[ZCD_FILE_PATH_MAX];
-	struct statfs fs;
-
 	hv->file_align = ZCD_PAGE_SIZE;
 	if (keep == NULL)
 		return 0;
 	snprintf(hv->keep, sizeof(hv->keep), "%s", keep);
-	snprintf(dir, sizeof(dir), "%s", keep);
-	if (statfs(dirname(dir), &fs) != 0)
-		return -1;
-	/* hugetlbfs maps whole huge pages: the guest maps the parts apart. */
-	if (fs.f_type == HUGETLBFS_MAGIC && fs.f_bsize > ZCD_PAGE_SIZE)
-		hv->file_align = (uint64_t)fs.f_bsize;
-	return 0;
+	return zcd_keep_file_align(keep, &hv->file_align);
 }
 
 bool sim_notify_guest(const struct sim_vm *vm)
@@ -86,13 +69,13 @@ static void file_layout(const struct zcd_hv *hv, const struct sim_vm *vm, struct
 	f->grant_gens_off = f->grants_off + slot_words;
 	f->grant_pos_off = f->grant_gens_off + slot_words;
 	f->copy_state_off = f->grant_pos_off + slot_words;
-	f->guest_off = round_up(f->copy_state_off +
+	f->guest_off = zcd_round_up(f->copy_state_off +
 					(uint64_t)vm->credits * sizeof(struct zcd_copy_slot_state),
 				hv->file_align);
 	f->ring_off = f->guest_off + ZCD_PAGE_SIZE;
 	f->ring_bytes = zcd_ring_area_bytes(f->ring_size, f->ring_size);
 	f->copy_off = f->ring_off + f->ring_bytes;
-	f->bytes = round_up(f->copy_off + window * ZCD_PAGE_SIZE, hv->file_align);
+	f->bytes = zcd_round_up(f->copy_off + window * ZCD_PAGE_SIZE, hv->file_align);
 	snprintf(f->name, sizeof(f->name), "%s", vm->name);
 	f->stall = vm->sim.stall;
 	f->hostile = vm->sim.hostile;
@@ -266,22 +249,6 @@ int sim_vmfile_create(struct zcd_hv *hv, struct sim_vm *vm)
 	return 0;
 }
 
-/* Was the descriptor at rx ring index pos published (producer index prod)? */
-static bool published(uint32_t pos, uint32_t prod)
-{
-	return (int32_t)(pos - prod) < 0;
-}
-
-/* A copy slot lent by a descriptor the earlier backend never published is not lent. */
-static void resume_copies(struct sim_vm *vm)
-{
-	struct zcd_copy_slot_state *copies = sim_copy_states(vm->file);
-
-	for (uint32_t slot = 0; slot < vm->credits; slot++)
-		if (copies[slot].outstanding && !published(copies[slot].ring_pos, vm->ring.rx_prod))
-			copies[slot].outstanding = 0;
-}
-
 /*
  * The grant table as the earlier backend left it: the slots it records,
  * the free ones, and which buffer is in which slot.  An entry naming no
@@ -299,7 +266,7 @@ static void resume_slots(struct zcd_hv *hv, struct sim_vm *vm)
 		uint32_t buf = vm->grants[slot];
 
 		if (buf < hv->pool.nb_bufs && hv->slot_of_buf[buf] == SIM_NO_SLOT &&
-		    published(positions[slot], prod)) {
+		    zcd_rx_pos_published(positions[slot], prod)) {
 			vm->slot_buf[slot] = buf;
 			hv->slot_of_buf[buf] = slot;
 			continue;
@@ -335,7 +302,7 @@ int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm)
 	    sim_guest_adopt(vm, atomic_load(&vm->status->pid), path) != 0 ||
 	    zcd_ring_resume(&vm->ring, vm->area, vm->area_bytes, vm->ring_size, vm->ring_size) != 0)
 		goto release;
-	resume_copies(vm);
+	zcd_copy_slots_drop_unpublished(sim_copy_states(vm->file), vm->credits, vm->ring.rx_prod);
 	if (zcd_copy_slots_init_at(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
 				   (uint8_t *)vm->file + want.copy_off, sim_copy_states(vm->file),
 				   true) != 0)
@@ -356,26 +323,14 @@ retire:
 	return -1;
 }
 
+static void retire_unconfigured(const char *path, void *ctx)
+{
+	(void)ctx;
+	retire_file(path);
+}
+
 void sim_vmfile_retire_others(struct zcd_hv *hv, const struct zcd_config *cfg)
 {
-	char pattern[ZCD_FILE_PATH_MAX + 8];
-	size_t prefix;
-	glob_t found;
-
-	if (hv->keep[0] == '\0')
-		return;
-	prefix = (size_t)snprintf(pattern, sizeof(pattern), "%s" VM_FILE_INFIX, hv->keep);
-	snprintf(pattern + prefix, sizeof(pattern) - prefix, "*");
-	if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) != 0)
-		return;
-	for (size_t i = 0; i < found.gl_pathc; i++) {
-		const char *name = found.gl_pathv[i] + prefix;
-		bool wanted = false;
-
-		for (unsigned v = 0; v < cfg->nb_vms && !wanted; v++)
-			wanted = strcmp(cfg->vms[v].name, name) == 0;
-		if (!wanted)
-			retire_file(found.gl_pathv[i]);
-	}
-	globfree(&found);
+	if (hv->keep[0] != '\0')
+		zcd_keep_files_unconfigured(hv->keep, VM_FILE_INFIX, cfg, retire_unconfigured, NULL);
 }

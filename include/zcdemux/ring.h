@@ -348,6 +348,12 @@ static inline bool zcd_rx_publish(struct zcd_ring *r)
 }
 
 /* Descriptors the guest has not consumed yet (0 if its index is bogus). */
+/* Backend resuming a ring: was the descriptor put at rx index pos published (producer prod)? */
+static inline bool zcd_rx_pos_published(uint32_t pos, uint32_t prod)
+{
+	return (int32_t)(pos - prod) < 0;
+}
+
 static inline uint32_t zcd_rx_unconsumed(const struct zcd_ring *r)
 {
 	uint32_t used = r->rx_published - zcd_ring_load_acquire(&r->hdr->rx_cons);
