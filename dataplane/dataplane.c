@@ -434,12 +434,15 @@ static int reattach_vms(struct zcd_dataplane *dp)
 		struct zcd_vm_state *vs = &dp->vms[v];
 		const char *name = dp->cfg->vms[v].name;
 		uint32_t copies = 0, kept = 0, strays = 0, mapped = 0;
-		unsigned n = dp->hv_ops->vm_reattach(dp->hv, v, held, ZCD_CREDITS_MAX, &copies);
+		bool served_on = false;
+		unsigned n = dp->hv_ops->vm_reattach(dp->hv, v, held, ZCD_CREDITS_MAX, &copies,
+						     &served_on);
 
 		for (unsigned i = 0; i < n; i++) {
 			uint32_t id = held[i].buf_id;
 			enum zcd_buf_state was =
-				zcd_state_previously_held(st, id, name, held[i].generation);
+				served_on ? zcd_state_previously_held(st, id, name, held[i].generation)
+					  : ZCD_BUF_STATE_COUNT;
 
 			if (was == ZCD_BUF_STATE_COUNT ||
 			    zcd_pool_keep(dp->pool, id, v, held[i].generation) != 0) {
@@ -461,7 +464,10 @@ static int reattach_vms(struct zcd_dataplane *dp)
 		if (n != 0 || copies != 0)
 			ZCD_LOG(INFO, "%s: its guest ran on: %u buffers and %u copy pages kept\n",
 				name, kept, copies);
-		if (strays != 0)
+		if (strays != 0 && !served_on)
+			ZCD_LOG(INFO, "%s: its guest starts afresh: %u buffers it could still reach "
+				"taken back, %u of them once the guest lets go\n", name, strays, mapped);
+		else if (strays != 0)
 			ZCD_LOG(WARNING, "%s: %u buffers its guest could reach were not its own: "
 				"revoked, %u of them once the guest lets go\n", name, strays, mapped);
 	}

@@ -185,13 +185,15 @@ static int sim_vm_connect(struct zcd_hv *hv, unsigned vm_index, char *err, size_
 
 /* The buffers and copy pages the guest took over from an earlier zcdemux still holds. */
 static unsigned sim_vm_reattach(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *held,
-				unsigned max, uint32_t *copies)
+				unsigned max, uint32_t *copies, bool *served_on)
 {
 	const struct sim_vm *vm;
 	const uint32_t *generations;
 	unsigned n = 0;
 
 	*copies = 0;
+	/* A guest that cannot be served on is stopped: it reaches nothing. */
+	*served_on = true;
 	if (vm_index >= hv->nb_vms || !hv->vms[vm_index].reattached)
 		return 0;
 	vm = &hv->vms[vm_index];

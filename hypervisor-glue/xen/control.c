@@ -128,7 +128,8 @@ static long long frontend_state(struct zcd_hv *hv, const struct xen_vm *vm)
 	return xs_read_number(hv->xs, vm->fe_path, ZCD_XS_STATE);
 }
 
-void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
+/* What vm's connection holds in this process; xenstore is left as it is. */
+static void release_local(struct zcd_hv *hv, struct xen_vm *vm)
 {
 	if (vm->watching)
 		xs_unwatch(hv->xs, vm->fe_state_path, vm->fe_state_path);
@@ -140,19 +141,27 @@ void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
 	if (vm->port_bound)
 		xenevtchn_unbind(hv->xce, vm->port);
 	vm->port_bound = false;
-	/* gntalloc keeps a page a guest still maps until the guest lets go. */
-	if (vm->ring_area != NULL)
+	/* The helper, and gntalloc, keep a page a guest still maps until it lets go. */
+	if (vm->file != NULL || vm->ring_grants.fd >= 0)
+		xen_vmfile_release(hv, vm);
+	else if (vm->ring_area != NULL)
 		xengntshr_unshare(hv->xgs, vm->ring_area, vm->ring_pages);
 	vm->ring_area = NULL;
+	zcd_copy_slots_fini(&vm->copies);
+	vm->reattached = false;
+	vm->asked_to_close = false;
+}
+
+void xen_control_teardown(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	release_local(hv, vm);
 	if (vm->domid != 0) {
 		/* As a toolstack removes a device: the guest sees its dir go. */
 		xs_rm(hv->xs, XBT_NULL, vm->be_path);
 		if (xen_domain_alive(hv, vm->domid))
 			xs_rm(hv->xs, XBT_NULL, vm->fe_path);
 	}
-	zcd_copy_slots_fini(&vm->copies);
 	vm->domid = 0;
-	vm->asked_to_close = false;
 	set_phase(vm, XEN_IDLE);
 }
 
@@ -169,12 +178,24 @@ static int publish_connection(struct zcd_hv *hv, struct xen_vm *vm)
 	refs = calloc(vm->ring_pages, sizeof(*refs));
 	if (refs == NULL)
 		return -1;
-	vm->ring_area = xengntshr_share_pages(hv->xgs, vm->domid, (int)vm->ring_pages, refs, 1);
-	if (vm->ring_area == NULL) {
-		LOG("%s: cannot share %u ring pages with domain %u: %s\n", vm->name,
-		    vm->ring_pages, vm->domid, strerror(errno));
-		free(refs);
-		return -1;
+	if (hv->pool_grants.fd >= 0) {
+		char why[256];
+
+		/* Through the helper, from a file: a later zcdemux can take it over. */
+		if (xen_vmfile_create(hv, vm, refs, why, sizeof(why)) != 0) {
+			LOG("%s: %s\n", vm->name, why);
+			free(refs);
+			return -1;
+		}
+	} else {
+		vm->ring_area = xengntshr_share_pages(hv->xgs, vm->domid, (int)vm->ring_pages,
+						      refs, 1);
+		if (vm->ring_area == NULL) {
+			LOG("%s: cannot share %u ring pages with domain %u: %s\n", vm->name,
+			    vm->ring_pages, vm->domid, strerror(errno));
+			free(refs);
+			return -1;
+		}
 	}
 	vm->ring_limit = atomic_load(&vm->credit_limit);
 	zcd_ring_format(&vm->ring, vm->ring_area, bytes, vm->ring_size, vm->ring_size,
@@ -271,44 +292,76 @@ static int read_copy_table(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs)
 	return 0;
 }
 
-/* Map the copy pages the guest shared and get ready to deliver. */
-static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
+/* The number of copy slots the guest shared (0..credits), or -1 (logged). */
+static long long copy_slots_offered(struct zcd_hv *hv, struct xen_vm *vm)
 {
-	uint32_t ppb = hv->pool.pages_per_buf;
 	long long slots = xs_read_number(hv->xs, vm->fe_path, ZCD_XS_COPY_SLOTS);
-	uint32_t *refs = NULL;
-	int rc = -1;
 
 	if (slots < 0 || slots > vm->credits) {
 		LOG("%s: domain %u offers %lld copy slots (0-%u allowed)\n", vm->name,
 		    vm->domid, slots, vm->credits);
 		return -1;
 	}
-	vm->copy_pages = (uint32_t)slots * ppb;
-	refs = calloc(vm->copy_pages + 1, sizeof(*refs));
-	if (refs == NULL)
-		goto out;
-	if (vm->copy_pages != 0) {
-		if (read_copy_table(hv, vm, refs) != 0)
-			goto out;
-		/* Once, for the whole connection: the copy path never maps again. */
+	return slots;
+}
+
+/* Map the guest's copy pages of slots slots, once for the whole connection: 0 or -1. */
+static int map_copy_pages(struct zcd_hv *hv, struct xen_vm *vm, uint32_t slots)
+{
+	uint32_t *refs;
+	int rc = -1;
+
+	vm->copy_pages = slots * hv->pool.pages_per_buf;
+	if (vm->copy_pages == 0)
+		return 0;
+	refs = calloc(vm->copy_pages, sizeof(*refs));
+	if (refs != NULL && read_copy_table(hv, vm, refs) == 0) {
+		/* The copy path never maps again. */
 		vm->copy_area = xengnttab_map_domain_grant_refs(hv->xgt, vm->copy_pages, vm->domid,
 								 refs, PROT_READ | PROT_WRITE);
-		if (vm->copy_area == NULL) {
+		if (vm->copy_area != NULL)
+			rc = 0;
+		else
 			LOG("%s: cannot map the %u copy pages of domain %u: %s\n", vm->name,
 			    vm->copy_pages, vm->domid, strerror(errno));
-			goto out;
-		}
 	}
-	if (zcd_copy_slots_init(&vm->copies, (uint32_t)slots, ppb * ZCD_PAGE_SIZE,
-				vm->copy_area) != 0)
-		goto out;
-	rc = xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateConnected) ? 0 : -1;
-out:
 	free(refs);
-	if (rc != 0 && vm->copy_area == NULL)
+	if (rc != 0)
 		vm->copy_pages = 0; /* nothing mapped for teardown to unmap */
 	return rc;
+}
+
+/* Map the copy pages the guest shared and get ready to deliver. */
+static int accept_frontend(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	uint32_t slot_bytes = hv->pool.pages_per_buf * ZCD_PAGE_SIZE;
+	long long slots = copy_slots_offered(hv, vm);
+
+	if (slots < 0 || map_copy_pages(hv, vm, (uint32_t)slots) != 0 ||
+	    xen_vmfile_init_copies(vm, (uint32_t)slots, slot_bytes) != 0 ||
+	    !xs_printf(hv->xs, vm->be_path, ZCD_XS_STATE, "%d", XenbusStateConnected))
+		return -1;
+	if (vm->file != NULL)
+		atomic_store(&vm->file->connected, 1);
+	return 0;
+}
+
+static void backend_path(const struct zcd_hv *hv, uint32_t domid, char *path, size_t len)
+{
+	snprintf(path, len, "/local/domain/%u/backend/%s/%u/%d", hv->self_domid, ZCD_XS_TYPE,
+		 domid, ZCD_XS_DEVID);
+}
+
+/* vm serves domain domid: its xenstore paths, and a watch on the guest's state. */
+static void bind_domain(struct zcd_hv *hv, struct xen_vm *vm, uint32_t domid)
+{
+	vm->domid = domid;
+	backend_path(hv, domid, vm->be_path, sizeof(vm->be_path));
+	snprintf(vm->fe_path, sizeof(vm->fe_path), "/local/domain/%u/device/%s/%d", domid,
+		 ZCD_XS_TYPE, ZCD_XS_DEVID);
+	snprintf(vm->fe_state_path, sizeof(vm->fe_state_path), "%s/%s", vm->fe_path,
+		 ZCD_XS_STATE);
+	vm->watching = xs_watch(hv->xs, vm->fe_state_path, vm->fe_state_path);
 }
 
 /* Bind vm to a live domain and start the handshake (or first clear an old one). */
@@ -319,14 +372,7 @@ static void start_connection(struct zcd_hv *hv, struct xen_vm *vm)
 
 	if (domid == 0)
 		return;
-	vm->domid = domid;
-	snprintf(vm->be_path, sizeof(vm->be_path), "/local/domain/%u/backend/%s/%u/%d",
-		 hv->self_domid, ZCD_XS_TYPE, domid, ZCD_XS_DEVID);
-	snprintf(vm->fe_path, sizeof(vm->fe_path), "/local/domain/%u/device/%s/%d", domid,
-		 ZCD_XS_TYPE, ZCD_XS_DEVID);
-	snprintf(vm->fe_state_path, sizeof(vm->fe_state_path), "%s/%s", vm->fe_path,
-		 ZCD_XS_STATE);
-	vm->watching = xs_watch(hv->xs, vm->fe_state_path, vm->fe_state_path);
+	bind_domain(hv, vm, domid);
 
 	/* An earlier zcdemux left a connection: let the guest close it first. */
 	be_state = xs_read_number(hv->xs, vm->be_path, ZCD_XS_STATE);
@@ -343,6 +389,82 @@ static void start_connection(struct zcd_hv *hv, struct xen_vm *vm)
 		return;
 	}
 	set_phase(vm, XEN_HANDSHAKE);
+}
+
+/*
+ * The connection an earlier zcdemux left: same domain, both sides still
+ * Connected, the guest still maps every ring page (the helper hands their
+ * grants over) and its event channel takes a new binding.  The copy pages
+ * are mapped again from the guest's table, their states from the file.
+ */
+bool xen_control_resume(struct zcd_hv *hv, struct xen_vm *vm)
+{
+	uint32_t slot_bytes = hv->pool.pages_per_buf * ZCD_PAGE_SIZE;
+	uint32_t domid = find_domain(hv, vm);
+	xenevtchn_port_or_error_t port;
+	long long guest_port, slots;
+	const char *why;
+
+	if (xen_vmfile_open_kept(hv, vm) != 0) {
+		vm->previous_domid = domid;
+		return false;
+	}
+	bind_domain(hv, vm, vm->previous_domid);
+	why = "its domain is gone";
+	if (domid != vm->previous_domid)
+		goto fail;
+	why = "the connection did not reach Connected";
+	if (!atomic_load(&vm->file->connected) ||
+	    xs_read_number(hv->xs, vm->be_path, ZCD_XS_STATE) != XenbusStateConnected ||
+	    frontend_state(hv, vm) != XenbusStateConnected)
+		goto fail;
+	guest_port = xs_read_number(hv->xs, vm->fe_path, ZCD_XS_GUEST_EVENT_CHANNEL);
+	slots = copy_slots_offered(hv, vm);
+	why = "the guest's event channel or copy slots changed";
+	if (guest_port < 0 || slots != atomic_load(&vm->file->copy_slots))
+		goto fail;
+	why = "the guest no longer maps its ring, or the ring is broken";
+	if (xen_vmfile_take_ring(hv, vm) != 0)
+		goto fail;
+	why = "cannot bind to the guest's event channel";
+	port = xenevtchn_bind_interdomain(hv->xce, domid, (evtchn_port_t)guest_port);
+	if (port < 0)
+		goto fail;
+	vm->port = (evtchn_port_t)port;
+	vm->port_bound = true;
+	why = "cannot map the guest's copy pages";
+	if (map_copy_pages(hv, vm, (uint32_t)slots) != 0 ||
+	    xen_vmfile_resume_copies(vm, (uint32_t)slots, slot_bytes) != 0)
+		goto fail;
+	/* For the record: the guest bound long ago and does not read it again. */
+	xs_printf(hv->xs, vm->be_path, ZCD_XS_EVENT_CHANNEL, "%u", vm->port);
+	/* Unknown (the guest can write the ring): poll_events announces it again. */
+	vm->ring_limit = UINT32_MAX;
+	vm->reattached = true;
+	xen_count(&vm->connects, 1);
+	LOG("%s: domain %u: took over the connection an earlier zcdemux left (%u ring pages, "
+	    "%u copy slots)\n", vm->name, domid, vm->ring_pages, vm->copies.nb_slots);
+	set_phase(vm, XEN_UP);
+	/* It may be waiting for an event the dead process never sent. */
+	xenevtchn_notify(hv->xce, vm->port);
+	return true;
+fail:
+	LOG("%s: domain %u: cannot take over the connection an earlier zcdemux left: %s\n",
+	    vm->name, vm->previous_domid, why);
+	release_local(hv, vm);
+	vm->domid = 0;
+	return false;
+}
+
+void xen_control_ask_close(struct zcd_hv *hv, uint32_t domid)
+{
+	char path[ZCD_XS_PATH_MAX];
+	long long state;
+
+	backend_path(hv, domid, path, sizeof(path));
+	state = xs_read_number(hv->xs, path, ZCD_XS_STATE);
+	if (state >= XenbusStateInitWait && state <= XenbusStateConnected)
+		xs_printf(hv->xs, path, ZCD_XS_STATE, "%d", XenbusStateClosing);
 }
 
 /* The guest's side of the connection is gone or going. */
@@ -458,15 +580,20 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
-int xen_control_start(struct zcd_hv *hv, char *err, size_t errlen)
+void xen_control_find_self(struct zcd_hv *hv)
 {
 	unsigned int len;
 	char *self = xs_read(hv->xs, XBT_NULL, "domid", &len);
-	int rc;
 
 	/* Our own domain's "domid" node; in dom0 it may be missing: domain 0. */
 	hv->self_domid = self != NULL ? (uint32_t)strtoul(self, NULL, 10) : 0;
 	free(self);
+}
+
+int xen_control_start(struct zcd_hv *hv, char *err, size_t errlen)
+{
+	int rc;
+
 	if (!xs_watch(hv->xs, "@introduceDomain", "introduce") ||
 	    !xs_watch(hv->xs, "@releaseDomain", "release")) {
 		snprintf(err, errlen, "cannot watch xenstore for domains: %s",

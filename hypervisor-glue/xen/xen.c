@@ -49,6 +49,8 @@ static void vm_slot_fill(struct zcd_hv *hv, unsigned index, const struct zcd_vm_
 	vm->credits = vc->credits;
 	atomic_init(&vm->credit_limit, vm->credits);
 	vm->ring_size = size;
+	vm->file_fd = -1;
+	vm->ring_grants.fd = -1;
 	atomic_init(&vm->phase, XEN_IDLE);
 	atomic_store_explicit(&vm->in_use, true, memory_order_release);
 }
@@ -59,8 +61,111 @@ static int phase_of(struct xen_vm *vm)
 }
 
 static void xen_destroy(struct zcd_hv *hv);
+static unsigned revoke_chunk(struct zcd_hv *hv, const uint32_t *ids, unsigned n, bool *revoked);
 
-/* keep: nothing outlives the process yet (no vm_reattach): the guests reconnect. */
+/*
+ * The pool's grants a dead zcdemux left (the pool is the same file): which
+ * pages are still granted, and to whom.  0, or -1 if that cannot be known.
+ */
+static int take_over_pool_grants(struct zcd_hv *hv)
+{
+	uint32_t ppb = hv->pool.pages_per_buf;
+	uint32_t pages = hv->pool.nb_bufs * ppb;
+
+	if (hv->pool_grants.taken_over == 0)
+		return 0;
+	hv->pool_domids = calloc(pages, sizeof(*hv->pool_domids));
+	if (hv->pool_domids == NULL || xen_grant_query(&hv->pool_grants, hv->pool_domids) != 0)
+		return -1;
+	for (uint32_t p = 0; p < pages; p++)
+		if (hv->pool_domids[p] != 0)
+			hv->pages_pending[p / ppb] |= (uint8_t)(1u << (p % ppb));
+	return 0;
+}
+
+/* The domain a pool buffer is still granted to (taken over at start), 0 if none. */
+static uint32_t granted_domain(const struct zcd_hv *hv, uint32_t buf)
+{
+	uint32_t ppb = hv->pool.pages_per_buf;
+
+	if (hv->pool_domids == NULL || hv->pages_pending[buf] == 0)
+		return 0;
+	for (uint32_t p = 0; p < ppb; p++)
+		if (hv->pool_domids[buf * ppb + p] != 0)
+			return hv->pool_domids[buf * ppb + p];
+	return 0;
+}
+
+/* Is domid the domain of one of our VMs, now or in the run before? */
+static bool domain_of_a_vm(const struct zcd_hv *hv, uint32_t domid)
+{
+	for (unsigned i = 0; i < hv->nb_vms; i++)
+		if (atomic_load(&hv->vms[i].in_use) && hv->vms[i].previous_domid == domid)
+			return true;
+	return false;
+}
+
+/*
+ * Pool buffers a dead zcdemux left granted to a domain that is none of our
+ * VMs' (its VM is no longer configured): the dataplane would never take
+ * them back, so they are ended here, the guest asked to close and given a
+ * moment to let go.  0, or -1 with a message if a guest keeps some.
+ */
+static int end_orphan_grants(struct zcd_hv *hv, char *err, size_t errlen)
+{
+	uint64_t waited_ms = 0;
+	uint32_t ids[XEN_BATCH_BUFS], domid = 0;
+	bool revoked[XEN_BATCH_BUFS];
+	unsigned n;
+
+	for (;;) {
+		n = 0;
+		for (uint32_t b = 0; b < hv->pool.nb_bufs && n < XEN_BATCH_BUFS; b++) {
+			uint32_t d = granted_domain(hv, b);
+
+			if (d != 0 && !domain_of_a_vm(hv, d)) {
+				ids[n++] = b;
+				domid = d;
+			}
+		}
+		if (n == 0)
+			return 0;
+		if (revoke_chunk(hv, ids, n, revoked) != 0)
+			continue; /* progress: look for more */
+		if (waited_ms >= XEN_RESET_WAIT_MS)
+			break;
+		if (waited_ms == 0)
+			xen_control_ask_close(hv, domid);
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+		waited_ms += 50;
+	}
+	snprintf(err, errlen, "domain %u still maps pool buffers an earlier zcdemux granted it, "
+		 "and no configured VM is that domain; configure its VM again, or stop the guest",
+		 domid);
+	return -1;
+}
+
+/*
+ * With a keep prefix the pool is the file the run before used: take over
+ * its grants, then the connections whose guests ran on.
+ */
+static int take_over(struct zcd_hv *hv, const struct zcd_config *cfg, char *err, size_t errlen)
+{
+	if (take_over_pool_grants(hv) != 0) {
+		snprintf(err, errlen, "cannot read which pool pages are still granted: %s",
+			 strerror(errno));
+		return -1;
+	}
+	xen_vmfile_retire_others(hv, cfg);
+	for (unsigned i = 0; i < cfg->nb_vms; i++)
+		xen_control_resume(hv, &hv->vms[i]);
+	return end_orphan_grants(hv, err, errlen);
+}
+
+/*
+ * keep: the pool is in a file that outlives the process, and so is each
+ * connection's: a later process with the same keep takes them over.
+ */
 static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_buf_region *pool,
 				 const char *keep, char *err, size_t errlen)
 {
@@ -68,7 +173,6 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 	struct zcd_hv *hv;
 	char why[256];
 
-	(void)keep;
 	if (ppb == 0 || ppb > XEN_MAX_PAGES_PER_BUF) {
 		snprintf(err, errlen, "buffers of %u pages are not supported (1-%d)",
 			 ppb, XEN_MAX_PAGES_PER_BUF);
@@ -80,7 +184,7 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 		return NULL;
 	}
 	hv->pool = *pool;
-	hv->grant_fd = -1;
+	hv->pool_grants.fd = -1;
 	/* Every slot up front: VMs added while running take free ones. */
 	hv->vms = calloc(ZCD_MAX_VMS, sizeof(*hv->vms));
 	hv->pages_pending = calloc(pool->nb_bufs, sizeof(*hv->pages_pending));
@@ -110,8 +214,17 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 			 : "/dev/xen/evtchn");
 		goto fail;
 	}
-	if (xen_grant_open(hv, why, sizeof(why)) != 0)
+	xen_control_find_self(hv);
+	if (xen_vmfile_place(hv, keep) != 0) {
+		snprintf(err, errlen, "cannot look at the directory of %s: %s", keep,
+			 strerror(errno));
+		goto fail;
+	}
+	if (xen_grant_region_open(&hv->pool_grants, pool->base, pool->bytes, keep != NULL, why,
+				  sizeof(why)) != 0)
 		fprintf(stderr, "zcdemux: xen: %s; every frame will be copied\n", why);
+	else if (keep != NULL && take_over(hv, cfg, err, errlen) != 0)
+		goto fail;
 	if (xen_control_start(hv, err, errlen) != 0)
 		goto fail;
 	return hv;
@@ -122,7 +235,7 @@ fail:
 
 static uint32_t xen_features(const struct zcd_hv *hv)
 {
-	return hv->grant_fd >= 0 ? ZCD_HV_F_REMAP : 0;
+	return hv->pool_grants.fd >= 0 ? ZCD_HV_F_REMAP : 0;
 }
 
 /* The control thread finds the domain and connects it when it is there. */
@@ -305,14 +418,21 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 			copies++;
 			continue;
 		}
-		if (hv->grant_fd < 0 || item->buf_id >= hv->pool.nb_bufs ||
+		if (hv->pool_grants.fd < 0 || item->buf_id >= hv->pool.nb_bufs ||
 		    hv->pages_pending[item->buf_id] != 0)
 			break;
+		/* Before the grant: a later zcdemux reads what the guest holds here. */
+		if (vm->grant_records != NULL)
+			vm->grant_records[item->buf_id] = (struct xen_grant_record){
+				.generation = item->generation,
+				.ring_pos = vm->ring.rx_prod + take,
+			};
 		for (uint32_t p = 0; p < ppb; p++)
 			hv->page_scratch[nb_pages++] = item->buf_id * ppb + p;
 	}
 	/* One ioctl grants every page of the batch, all or nothing. */
-	if (nb_pages != 0 && xen_grant_pages(hv, hv->page_scratch, nb_pages, vm->domid) != 0) {
+	if (nb_pages != 0 &&
+	    xen_grant_pages(&hv->pool_grants, hv->page_scratch, nb_pages, vm->domid, true) != 0) {
 		/* Only the copies ahead of the first remapped frame can go. */
 		for (take = 0; items[take].kind == ZCD_HANDOFF_COPY; take++)
 			;
@@ -324,6 +444,7 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 
 		if (item->kind == ZCD_HANDOFF_COPY) {
 			zcd_copy_slots_fill(&vm->copies, item, &desc);
+			vm->copies.slot[desc.buf_id].ring_pos = vm->ring.rx_prod;
 			desc.handle = desc.buf_id * ppb; /* page index in the guest's copy area */
 			desc.nr_pages = (uint16_t)ppb;
 		} else {
@@ -331,7 +452,7 @@ static unsigned xen_handoff(struct zcd_hv *hv, unsigned vm_index, const struct z
 			desc = (struct zcd_rx_desc){
 				.buf_id = item->buf_id,
 				.generation = item->generation,
-				.handle = hv->first_ref + item->buf_id * ppb,
+				.handle = hv->pool_grants.first_ref + item->buf_id * ppb,
 				.nr_pages = (uint16_t)ppb,
 				.offset = item->offset,
 				.length = item->length,
@@ -378,7 +499,8 @@ static unsigned revoke_chunk(struct zcd_hv *hv, const uint32_t *ids, unsigned n,
 			if (pending & (1u << p))
 				hv->page_scratch[nb_pages++] = ids[i] * ppb + p;
 	}
-	if (nb_pages != 0 && xen_grant_end(hv, hv->page_scratch, nb_pages, hv->result_scratch) != 0) {
+	if (nb_pages != 0 &&
+	    xen_grant_end(&hv->pool_grants, hv->page_scratch, nb_pages, hv->result_scratch) != 0) {
 		for (unsigned i = 0; i < n; i++)
 			revoked[i] = false;
 		return 0;
@@ -404,7 +526,7 @@ static unsigned xen_revoke(struct zcd_hv *hv, unsigned vm_index, const uint32_t 
 	unsigned done = 0;
 
 	(void)vm_index; /* grants are per page; the dataplane's ledger says whose */
-	if (hv->grant_fd < 0) {
+	if (hv->pool_grants.fd < 0) {
 		for (unsigned i = 0; i < n; i++)
 			revoked[i] = true;
 		return n;
@@ -415,6 +537,43 @@ static unsigned xen_revoke(struct zcd_hv *hv, unsigned vm_index, const uint32_t 
 		done += revoke_chunk(hv, buf_ids + i, k, revoked + i);
 	}
 	return done;
+}
+
+/*
+ * What VM vm's guest can still reach of the pool, as the run before left
+ * it: the buffers granted to its domain.  Served on, each with the
+ * generation it was handed over with; one whose descriptor was never
+ * published is ended here (unless the guest maps it anyway).  Not served
+ * on (the control thread asks it to close), they are all the dataplane's
+ * to take back.
+ */
+static unsigned xen_vm_reattach(struct zcd_hv *hv, unsigned vm_index, struct zcd_hv_return *held,
+				unsigned max, uint32_t *copies, bool *served_on)
+{
+	struct xen_vm *vm = vm_of(hv, vm_index);
+	unsigned n = 0;
+
+	*copies = 0;
+	*served_on = vm != NULL && vm->reattached;
+	if (vm == NULL || vm->previous_domid == 0)
+		return 0;
+	for (uint32_t b = 0; b < hv->pool.nb_bufs && n < max; b++) {
+		struct xen_grant_record rec = {0};
+		bool ended;
+
+		if (granted_domain(hv, b) != vm->previous_domid)
+			continue;
+		if (vm->reattached) {
+			rec = vm->grant_records[b];
+			if (!zcd_rx_pos_published(rec.ring_pos, vm->ring.rx_prod) &&
+			    revoke_chunk(hv, &b, 1, &ended) == 1)
+				continue;
+		}
+		held[n++] = (struct zcd_hv_return){.buf_id = b, .generation = rec.generation};
+	}
+	for (uint32_t s = 0; vm->reattached && s < vm->copies.nb_slots; s++)
+		*copies += vm->copies.slot[s].outstanding != 0;
+	return n;
 }
 
 static bool xen_vm_drained(struct zcd_hv *hv, unsigned vm_index)
@@ -454,7 +613,7 @@ static void xen_destroy(struct zcd_hv *hv)
 	for (unsigned i = 0; hv->vms != NULL && i < hv->nb_vms; i++)
 		if (vm_of(hv, i) != NULL)
 			xen_control_teardown(hv, &hv->vms[i]);
-	xen_grant_close(hv);
+	xen_grant_region_close(&hv->pool_grants);
 	if (hv->xce != NULL)
 		xenevtchn_close(hv->xce);
 	if (hv->xgs != NULL)
@@ -467,6 +626,7 @@ static void xen_destroy(struct zcd_hv *hv)
 	free(hv->result_scratch);
 	free(hv->page_scratch);
 	free(hv->pages_pending);
+	free(hv->pool_domids);
 	free(hv->vms);
 	free(hv);
 }
@@ -480,6 +640,7 @@ const struct zcd_hv_ops zcd_hv_xen_ops = {
 	.vm_release = xen_vm_release,
 	.vm_set_credits = xen_vm_set_credits,
 	.vm_cut_off = xen_vm_cut_off,
+	.vm_reattach = xen_vm_reattach,
 	.vm_add = xen_vm_add,
 	.vm_remove = xen_vm_remove,
 	.handoff = xen_handoff,

@@ -209,12 +209,15 @@ struct zcd_hv_ops {
 	 * buffers it can still reach, with the generation each was handed
 	 * over with (at most max, written to held), and in *copies the copy
 	 * pages it holds; only those whose descriptors were published (the
-	 * backend ends the others' access).  The backend serves it on from where it was; the
-	 * dataplane keeps what its ledger agrees the VM held and revokes the
-	 * rest.  0 and *copies = 0 for a new guest.
+	 * backend ends the others' access).  *served_on: the backend serves
+	 * it on from where it was, and the dataplane keeps what its ledger
+	 * agrees the VM held and revokes the rest; false: the guest is asked
+	 * to start afresh, and every buffer in held is the dataplane's to
+	 * revoke (and not reuse while the guest still maps it).  0 and
+	 * *copies = 0 for a new guest.
 	 */
 	unsigned (*vm_reattach)(struct zcd_hv *hv, unsigned vm, struct zcd_hv_return *held,
-				unsigned max, uint32_t *copies);
+				unsigned max, uint32_t *copies, bool *served_on);
 
 	/* True when VM vm has consumed every descriptor delivered to it. */
 	bool (*vm_drained)(struct zcd_hv *hv, unsigned vm);

@@ -26,6 +26,12 @@
  *   guest     state = Closing/Closed when it goes away; the backend stops
  *             delivering, ends its grants and reclaims what it held.
  *
+ *   A backend process that dies leaves both states Connected.  The guest
+ *   carries on (its notifications are lost meanwhile); the next backend
+ *   either takes the connection over where it was (the ring and the grants
+ *   are the same: see include/zcdemux/xen_grant.h, ADOPT) and binds to the
+ *   guest's event-channel again, or sets Closing and starts afresh.
+ *
  * All values are decimal text.  Grant references of the ring area and of the
  * copy-page table are numbered keys (ring-ref0, ring-ref1, ...), as
  * multi-page rings of other split drivers are.
@@ -62,6 +68,8 @@
 #define ZCD_XS_COPY_SLOTS "copy-slots" /* copy slots shared, each buffer-pages pages */
 #define ZCD_XS_COPY_TABLE_PAGES "copy-table-pages" /* pages of the grant table */
 #define ZCD_XS_COPY_TABLE_REF_FMT "copy-table-ref%u" /* grant of table page %u */
+/* The guest's end of the event channel: a backend that restarts binds to it again. */
+#define ZCD_XS_GUEST_EVENT_CHANNEL "event-channel"
 
 /* Longest xenstore path these make: "/local/domain/32767/backend/zcdemux/32767/0/ring-ref65535". */
 #define ZCD_XS_PATH_MAX 128

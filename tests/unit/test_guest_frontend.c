@@ -772,6 +772,8 @@ static void test_handshake(void)
 	CHECK(f->bound);
 	CHECK_EQ(f->bind_domid, BACKEND_DOMID);
 	CHECK_EQ(f->bind_port, REMOTE_PORT);
+	/* Our end, for a backend that restarts and binds to it again. */
+	CHECK_EQ(fake_get_u32(f, FRONT_DIR "/event-channel"), LOCAL_PORT);
 	/* min(credits 64, copy-slots-max 8) slots of one page, shared, and a
 	 * one-page table of their grants published through xenstore. */
 	CHECK_EQ(f->share_calls, 2);

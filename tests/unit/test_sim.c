@@ -1169,6 +1169,7 @@ static void test_reattach(void)
 	struct zcd_handoff item;
 	struct fixture f;
 	uint32_t copies = 0, ids[6] = {0, 1, 2, 3, 4, 5};
+	bool served_on = false;
 	bool revoked[6];
 	unsigned n;
 	pid_t guest;
@@ -1191,7 +1192,8 @@ static void test_reattach(void)
 	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
 	CHECK(sim_vm_of(&f, 0)->reattached);
 	CHECK_EQ(sim_vm_of(&f, 0)->guest_pid, guest);
-	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies);
+	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies, &served_on);
+	CHECK(served_on);
 	CHECK_EQ(n, 6);
 	for (unsigned i = 0; i < n; i++) {
 		CHECK_EQ(held[i].buf_id, i);
@@ -1234,7 +1236,7 @@ static void test_reattach(void)
 	CHECK(!sim_vm_of(&f, 0)->reattached);
 	CHECK(process_gone(guest));
 	CHECK(sim_vm_of(&f, 0)->guest_pid != guest);
-	CHECK_EQ(f.ops->vm_reattach(f.hv, 0, held, 16, &copies), 0);
+	CHECK_EQ(f.ops->vm_reattach(f.hv, 0, held, 16, &copies, &served_on), 0);
 	CHECK_EQ(copies, 0);
 
 	/*
@@ -1255,7 +1257,7 @@ static void test_reattach(void)
 		goto out;
 	CHECK_EQ(f.ops->vm_connect(f.hv, 0, err, sizeof(err)), 0);
 	CHECK(sim_vm_of(&f, 0)->reattached);
-	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies);
+	n = f.ops->vm_reattach(f.hv, 0, held, 16, &copies, &served_on);
 	CHECK_EQ(n, 5);
 	for (unsigned i = 0; i < n; i++)
 		CHECK(held[i].buf_id != 2);

@@ -490,6 +490,11 @@ static int session_setup(struct zcd_front *fe)
 		return -1;
 	}
 	s->bound = true;
+	if (write_u32(fe, ZCD_XS_GUEST_EVENT_CHANNEL, (uint32_t)port) != 0) {
+		set_reason(fe, "cannot write %s/%s: %s", fe->front_dir, ZCD_XS_GUEST_EVENT_CHANNEL,
+			   strerror(errno));
+		return -1;
+	}
 	if (session_alloc_batch(fe, credits) != 0 || session_share_copy_slots(fe, credits) != 0)
 		return -1;
 	if (write_state(fe, XenbusStateInitialised) != 0) {
