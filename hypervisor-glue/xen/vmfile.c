@@ -45,6 +45,7 @@ static void file_layout(const struct zcd_hv *hv, const struct xen_vm *vm, struct
 	f->credits = vm->credits;
 	f->pages_per_buf = hv->pool.pages_per_buf;
 	f->nb_bufs = hv->pool.nb_bufs;
+	f->poll_mode = vm->poll_mode;
 	f->ring_off = zcd_round_up(sizeof(*f), hv->file_align);
 	f->copy_state_off = zcd_round_up(f->ring_off + (uint64_t)f->ring_pages * ZCD_PAGE_SIZE,
 					 hv->file_align);
@@ -59,6 +60,7 @@ static bool same_layout(const struct xen_vm_file *a, const struct xen_vm_file *b
 	       strncmp(a->name, b->name, sizeof(a->name)) == 0 && a->ring_size == b->ring_size &&
 	       a->ring_pages == b->ring_pages && a->credits == b->credits &&
 	       a->pages_per_buf == b->pages_per_buf && a->nb_bufs == b->nb_bufs &&
+	       a->poll_mode == b->poll_mode &&
 	       a->bytes == b->bytes && a->ring_off == b->ring_off &&
 	       a->copy_state_off == b->copy_state_off && a->grants_off == b->grants_off;
 }

@@ -75,6 +75,7 @@ struct xen_vm_file {
 	uint32_t credits;
 	uint32_t pages_per_buf;
 	uint32_t nb_bufs;
+	uint32_t poll_mode; /* the guest learnt it at the handshake: it cannot change */
 	_Atomic uint32_t copy_slots; /* the guest's, once it connected */
 	_Atomic uint32_t connected; /* 1 from our Connected on */
 	uint64_t bytes;
