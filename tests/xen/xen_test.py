@@ -18,8 +18,9 @@ tests/xen/run.sh, and checks what tests/xen/zcdemux/dom0/test.sh reports:
   * the misbehaving guests' forged, stale and duplicate returns were all
     rejected and counted, their withheld buffers reclaimed; the destroyed
     guest's buffers were all reclaimed; the other guests were unaffected;
-  * guests reconnect to a restarted zcdemux, and a new domain with the
-    destroyed guest's name, started after zcdemux, connects in its place;
+  * guests reconnect to a zcdemux restarted after a clean stop, and a new
+    domain with the destroyed guest's name, started after zcdemux,
+    connects in its place;
   * the run after the kill, a standby waiting on the killed run's state
     file (--state --standby), takes over: it carries every VM's and the
     port's counters on and takes over the dead run's connections where
