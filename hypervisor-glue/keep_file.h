@@ -3,16 +3,31 @@
 #ifndef ZCDEMUX_HV_KEEP_FILE_H
 #define ZCDEMUX_HV_KEEP_FILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "zcdemux/config.h"
 
 /*
- * The unit a file kept under prefix keep is laid out in: the file system's
- * page (a huge page on hugetlbfs, which maps only whole ones), else 4 KiB.
- * 0, or -1 with errno if keep's directory cannot be looked at.
+ * Where a backend keeps its files: keep (NULL: nowhere, out = "") copied
+ * into out, and in *align the unit they are laid out in: the file
+ * system's page (a huge page on hugetlbfs, which maps only whole ones),
+ * else 4 KiB.  0, or -1 with errno if keep's directory cannot be looked at.
  */
-int zcd_keep_file_align(const char *keep, uint64_t *align);
+int zcd_keep_place(const char *keep, char *out, size_t outlen, uint64_t *align);
+
+/*
+ * A new file of bytes, zeroed and its space reserved, mapped shared: path
+ * (which must not exist), or with path NULL a memfd called name.  Its fd,
+ * with the mapping in *map; -1 with errno, nothing left open.
+ */
+int zcd_keep_file_create(const char *path, const char *name, uint64_t bytes, void **map);
+
+/* The file at path, opened read-write, with its first hdr_len bytes in hdr: its fd, or -1. */
+int zcd_keep_file_open(const char *path, void *hdr, size_t hdr_len);
+
+/* fd mapped shared read-write if it is exactly bytes long; NULL otherwise. */
+void *zcd_keep_file_map(int fd, uint64_t bytes);
 
 /*
  * For each file "<keep><infix><name>" whose name is no VM of cfg (left by

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../backends.h"
+#include "../keep_file.h"
 #include "../pcap_sink.h"
 #include "sim.h"
 
@@ -86,7 +87,7 @@ static struct zcd_hv *sim_create(const struct zcd_config *cfg, const struct zcd_
 	hv->nb_vms = ZCD_MAX_VMS;
 	for (uint32_t b = 0; b < pool->nb_bufs; b++)
 		hv->slot_of_buf[b] = SIM_NO_SLOT;
-	if (sim_vmfile_place(hv, keep) != 0) {
+	if (zcd_keep_place(keep, hv->keep, sizeof(hv->keep), &hv->file_align) != 0) {
 		snprintf(err, errlen, "%s: cannot keep the guests' files there: %s", keep,
 			 strerror(errno));
 		sim_destroy(hv);

@@ -109,9 +109,6 @@ int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm);
 /* Unmap and close vm's file, removing it if it was under hv->keep. */
 void sim_vmfile_release(struct zcd_hv *hv, struct sim_vm *vm);
 
-/* Where VM files go: under keep (NULL: memfds).  0, or -1 with errno. */
-int sim_vmfile_place(struct zcd_hv *hv, const char *keep);
-
 /* Retire every file under hv->keep of a VM that cfg does not have (logged). */
 void sim_vmfile_retire_others(struct zcd_hv *hv, const struct zcd_config *cfg);
 

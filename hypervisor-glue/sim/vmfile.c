@@ -6,14 +6,12 @@
  * retires it (stops its guest, removes it) if it cannot.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,15 +29,6 @@ static uint32_t ring_size_for(uint32_t credits)
 	while (size < credits)
 		size <<= 1;
 	return size;
-}
-
-int sim_vmfile_place(struct zcd_hv *hv, const char *keep)
-{
-	hv->file_align = ZCD_PAGE_SIZE;
-	if (keep == NULL)
-		return 0;
-	snprintf(hv->keep, sizeof(hv->keep), "%s", keep);
-	return zcd_keep_file_align(keep, &hv->file_align);
 }
 
 bool sim_notify_guest(const struct sim_vm *vm)
@@ -105,18 +94,6 @@ static bool same_layout(const struct sim_vm_file *a, const struct sim_vm_file *b
 	       a->persistent == b->persistent;
 }
 
-/* Map fd (bytes long) as vm's file; -1 with errno. */
-static int map_file(struct sim_vm *vm, int fd, uint64_t bytes)
-{
-	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-	if (map == MAP_FAILED)
-		return -1;
-	vm->file_fd = fd;
-	vm->file = map;
-	return 0;
-}
-
 /* The views of a mapped file whose hyp page is filled in. */
 static int set_views(struct sim_vm *vm)
 {
@@ -175,14 +152,12 @@ static void retire_file(const char *path)
 {
 	struct sim_vm old = { .file_fd = -1, .guest_pidfd = -1 };
 	struct sim_vm_file hyp;
-	struct stat sb;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = zcd_keep_file_open(path, &hyp, sizeof(hyp));
 
-	if (fd >= 0 && pread(fd, &hyp, sizeof(hyp), 0) == (ssize_t)sizeof(hyp) &&
-	    hyp.magic == SIM_VM_FILE_MAGIC && hyp.version == SIM_VM_FILE_VERSION &&
-	    fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == hyp.bytes &&
+	if (fd >= 0 && hyp.magic == SIM_VM_FILE_MAGIC && hyp.version == SIM_VM_FILE_VERSION &&
 	    hyp.guest_off + sizeof(struct sim_guest_status) <= hyp.bytes &&
-	    map_file(&old, fd, hyp.bytes) == 0) {
+	    (old.file = zcd_keep_file_map(fd, hyp.bytes)) != NULL) {
+		old.file_fd = fd;
 		fd = -1;
 		old.status = sim_status(old.file);
 		old.index = UINT_MAX;
@@ -202,30 +177,23 @@ static void retire_file(const char *path)
 
 int sim_vmfile_create(struct zcd_hv *hv, struct sim_vm *vm)
 {
-	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
+	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8], name[ZCD_NAME_MAX + 16];
 	struct sim_vm_file layout = { 0 };
-	int fd;
+	void *map;
 
 	file_layout(hv, vm, &layout);
 	if (hv->keep[0] != '\0') {
 		vm_file_path(hv, vm->name, path, sizeof(path));
 		retire_file(path);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	} else {
-		/* Named, so that /proc/<guest>/fd/3 says whose it is. */
-		snprintf(path, sizeof(path), "zcdemux-sim-%s", vm->name);
-		fd = memfd_create(path, MFD_CLOEXEC);
 	}
-	/* Guest memory starts zeroed, like any page a guest allocates. */
-	if (fd < 0 || ftruncate(fd, (off_t)layout.bytes) != 0 ||
-	    fallocate(fd, 0, 0, (off_t)layout.bytes) != 0 || map_file(vm, fd, layout.bytes) != 0) {
-		int saved_errno = errno;
-
-		if (fd >= 0 && vm->file_fd != fd)
-			close(fd);
-		errno = saved_errno;
+	/* A memfd is named, so that /proc/<guest>/fd/3 says whose it is.
+	 * Guest memory starts zeroed, like any page a guest allocates. */
+	snprintf(name, sizeof(name), "zcdemux-sim-%s", vm->name);
+	vm->file_fd = zcd_keep_file_create(hv->keep[0] != '\0' ? path : NULL, name,
+					   layout.bytes, &map);
+	if (vm->file_fd < 0)
 		return -1;
-	}
+	vm->file = map;
 	*vm->file = layout;
 	if (set_views(vm) != 0 ||
 	    zcd_copy_slots_init_at(&vm->copies, vm->credits, vm->pages_per_buf * ZCD_PAGE_SIZE,
@@ -281,22 +249,20 @@ int sim_vmfile_resume(struct zcd_hv *hv, struct sim_vm *vm)
 {
 	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
 	struct sim_vm_file want = { 0 }, hyp;
-	struct stat sb;
 	int fd;
 
 	if (hv->keep[0] == '\0' || vm->sim.instant_return)
 		return -1;
 	vm_file_path(hv, vm->name, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = zcd_keep_file_open(path, &hyp, sizeof(hyp));
 	if (fd < 0)
-		return -1;
+		goto retire;
 	file_layout(hv, vm, &want);
-	if (pread(fd, &hyp, sizeof(hyp), 0) != (ssize_t)sizeof(hyp) || !same_layout(&hyp, &want) ||
-	    fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != want.bytes ||
-	    map_file(vm, fd, want.bytes) != 0) {
+	if (!same_layout(&hyp, &want) || (vm->file = zcd_keep_file_map(fd, want.bytes)) == NULL) {
 		close(fd);
 		goto retire;
 	}
+	vm->file_fd = fd;
 	if (set_views(vm) != 0 ||
 	    atomic_load(&vm->status->attached) != SIM_ATTACH_OK || atomic_load(&vm->status->left) ||
 	    sim_guest_adopt(vm, atomic_load(&vm->status->pid), path) != 0 ||

@@ -8,27 +8,15 @@
  * what they were.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../keep_file.h"
 #include "xen.h"
 
 #define VM_FILE_INFIX ".xen."
-
-int xen_vmfile_place(struct zcd_hv *hv, const char *keep)
-{
-	hv->file_align = ZCD_PAGE_SIZE;
-	if (keep == NULL)
-		return 0;
-	snprintf(hv->keep, sizeof(hv->keep), "%s", keep);
-	return zcd_keep_file_align(keep, &hv->file_align);
-}
 
 static void vm_file_path(const struct zcd_hv *hv, const char *name, char *path, size_t len)
 {
@@ -65,17 +53,6 @@ static bool same_layout(const struct xen_vm_file *a, const struct xen_vm_file *b
 	       a->copy_state_off == b->copy_state_off && a->grants_off == b->grants_off;
 }
 
-static int map_file(struct xen_vm *vm, int fd, uint64_t bytes)
-{
-	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-	if (map == MAP_FAILED)
-		return -1;
-	vm->file = map;
-	vm->file_fd = fd;
-	return 0;
-}
-
 /* The views into a mapped file whose page 0 is filled in. */
 static void set_views(struct xen_vm *vm)
 {
@@ -92,30 +69,27 @@ static struct zcd_copy_slot_state *copy_states(const struct xen_vm *vm)
 int xen_vmfile_create(struct zcd_hv *hv, struct xen_vm *vm, uint32_t *refs, char *why,
 		      size_t whylen)
 {
-	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
+	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8], name[ZCD_NAME_MAX + 16];
 	struct xen_vm_file layout = {0};
 	uint32_t pages[XEN_RING_PAGES_MAX];
-	int fd;
+	void *map;
 
 	file_layout(hv, vm, &layout);
 	layout.domid = vm->domid;
+	snprintf(name, sizeof(name), "zcdemux-xen-%s", vm->name);
 	if (hv->keep[0] != '\0') {
 		vm_file_path(hv, vm->name, path, sizeof(path));
 		/* An earlier connection's file: the helper keeps what its guest maps. */
 		unlink(path);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	} else {
-		snprintf(path, sizeof(path), "zcdemux-xen-%s", vm->name);
-		fd = memfd_create(path, MFD_CLOEXEC);
 	}
-	if (fd < 0 || ftruncate(fd, (off_t)layout.bytes) != 0 ||
-	    fallocate(fd, 0, 0, (off_t)layout.bytes) != 0 || map_file(vm, fd, layout.bytes) != 0) {
-		snprintf(why, whylen, "cannot make the connection's file %s: %s", path,
-			 strerror(errno));
-		if (fd >= 0 && vm->file_fd != fd)
-			close(fd);
+	vm->file_fd = zcd_keep_file_create(hv->keep[0] != '\0' ? path : NULL, name, layout.bytes,
+					   &map);
+	if (vm->file_fd < 0) {
+		snprintf(why, whylen, "cannot make the connection's file %s: %s",
+			 hv->keep[0] != '\0' ? path : name, strerror(errno));
 		return -1;
 	}
+	vm->file = map;
 	*vm->file = layout;
 	set_views(vm);
 	if (xen_grant_region_open(&vm->ring_grants, vm->ring_area,
@@ -138,23 +112,21 @@ int xen_vmfile_open_kept(struct zcd_hv *hv, struct xen_vm *vm)
 {
 	char path[ZCD_FILE_PATH_MAX + ZCD_NAME_MAX + 8];
 	struct xen_vm_file want = {0}, found;
-	struct stat sb;
 	int fd;
 
 	if (hv->keep[0] == '\0')
 		return -1;
 	vm_file_path(hv, vm->name, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
+	fd = zcd_keep_file_open(path, &found, sizeof(found));
 	file_layout(hv, vm, &want);
-	if (pread(fd, &found, sizeof(found), 0) != (ssize_t)sizeof(found) ||
-	    !same_layout(&found, &want) || fstat(fd, &sb) != 0 ||
-	    (uint64_t)sb.st_size != want.bytes || map_file(vm, fd, want.bytes) != 0) {
-		close(fd);
+	if (fd < 0 || !same_layout(&found, &want) ||
+	    (vm->file = zcd_keep_file_map(fd, want.bytes)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		unlink(path);
 		return -1;
 	}
+	vm->file_fd = fd;
 	set_views(vm);
 	vm->previous_domid = found.domid;
 	return 0;
@@ -224,10 +196,9 @@ void xen_vmfile_release(struct zcd_hv *hv, struct xen_vm *vm)
 static void retire_unconfigured(const char *path, void *ctx)
 {
 	struct xen_vm_file hdr;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = zcd_keep_file_open(path, &hdr, sizeof(hdr));
 
-	if (fd >= 0 && pread(fd, &hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
-	    hdr.magic == XEN_VM_FILE_MAGIC && hdr.domid != 0)
+	if (fd >= 0 && hdr.magic == XEN_VM_FILE_MAGIC && hdr.domid != 0)
 		xen_control_ask_close(ctx, hdr.domid);
 	if (fd >= 0)
 		close(fd);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../backends.h"
+#include "../keep_file.h"
 #include "xen.h"
 #include "zcdemux/xen_grant.h"
 
@@ -215,7 +216,7 @@ static struct zcd_hv *xen_create(const struct zcd_config *cfg, const struct zcd_
 		goto fail;
 	}
 	xen_control_find_self(hv);
-	if (xen_vmfile_place(hv, keep) != 0) {
+	if (zcd_keep_place(keep, hv->keep, sizeof(hv->keep), &hv->file_align) != 0) {
 		snprintf(err, errlen, "cannot look at the directory of %s: %s", keep,
 			 strerror(errno));
 		goto fail;

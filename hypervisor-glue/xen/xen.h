@@ -221,7 +221,6 @@ int xen_grant_end(const struct xen_grant_region *g, const uint32_t *pages, unsig
 int xen_grant_query(const struct xen_grant_region *g, uint16_t *domids);
 
 /* vmfile.c */
-int xen_vmfile_place(struct zcd_hv *hv, const char *keep);
 /*
  * A new file for vm's connection to vm->domid: ring_area points into it,
  * its ring pages are granted writable, their references in refs.  0, or
